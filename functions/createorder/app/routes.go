@@ -1,0 +1,19 @@
+package app
+
+// Route is one route of the order API as API Gateway (HTTP API) sees it: a
+// method and a path template whose {name} segments are path parameters.
+type Route struct {
+	Method string
+	Path   string
+}
+
+// Key returns the route key API Gateway puts in the event ("POST /orders").
+func (r Route) Key() string { return r.Method + " " + r.Path }
+
+// Routes are the routes the function serves. template.yaml declares exactly
+// these (plus a $default route, so that any other request reaches the
+// function and gets a problem+json 404/405 instead of API Gateway's own).
+var Routes = []Route{
+	{Method: "POST", Path: "/orders"},
+	{Method: "GET", Path: "/orders/{order_id}"},
+}
