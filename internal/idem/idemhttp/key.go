@@ -1,0 +1,162 @@
+package idemhttp
+
+import (
+	"strings"
+)
+
+// HeaderKey is the request header that carries an idempotency key.
+const HeaderKey = "Idempotency-Key"
+
+// MaxKeyLen is the longest key, in characters, that ParseKey accepts.
+const MaxKeyLen = 255
+
+// KeyError is the error ParseKey returns for a header value that is not a
+// valid idempotency key. Reason says why, in words fit for a client.
+type KeyError struct {
+	Reason string
+}
+
+func (e *KeyError) Error() string { return "invalid " + HeaderKey + ": " + e.Reason }
+
+func keyErr(reason string) error { return &KeyError{Reason: reason} }
+
+// ParseKey returns the idempotency key that the value v of one
+// Idempotency-Key header field names.
+//
+// Two forms name the same key: an RFC 8941 Structured Field String
+// ("abc", in which \" and \\ stand for " and \) and a bare value (abc).
+// Spaces and tabs around the value are discarded, as Structured Field
+// parsing and HTTP field parsing both do; inside the quotes of the
+// string form every character counts, spaces included.
+//
+// A key is 1 to MaxKeyLen printable ASCII characters (0x20–0x7E) and holds
+// no comma: API Gateway joins repeated header fields with commas and the
+// Lambda adapter splits header values at commas, so a key with a comma could
+// not be told from several keys. The bare form holds no space, double quote
+// or backslash either (quote the key to use a space). Structured Field
+// parameters ("abc";x=1) and lists are not accepted.
+//
+// On any other value ParseKey returns "" and a *KeyError whose Reason names
+// the rule broken: empty, too long, control or non-ASCII character, broken
+// string syntax, a list, parameters.
+func ParseKey(v string) (string, error) {
+	v = strings.Trim(v, " \t")
+	if v == "" {
+		return "", keyErr("the key is empty")
+	}
+	// The longest valid field is a string of MaxKeyLen escaped characters.
+	if len(v) > 2*MaxKeyLen+2 {
+		return "", keyErr("the key is longer than 255 characters")
+	}
+	var key string
+	if v[0] == '"' {
+		k, err := parseSFString(v)
+		if err != nil {
+			return "", err
+		}
+		key = k
+	} else {
+		if err := checkBare(v); err != nil {
+			return "", err
+		}
+		key = v
+	}
+	switch {
+	case key == "":
+		return "", keyErr("the key is empty")
+	case len(key) > MaxKeyLen:
+		return "", keyErr("the key is longer than 255 characters")
+	case strings.IndexByte(key, ',') >= 0:
+		return "", keyErr("the key contains a comma, which cannot be told apart from several keys")
+	}
+	return key, nil
+}
+
+// parseSFString parses v, which starts with a double quote, as an RFC 8941
+// sf-string that makes up the whole field value.
+func parseSFString(v string) (string, error) {
+	var b strings.Builder
+	for i := 1; i < len(v); i++ {
+		c := v[i]
+		switch {
+		case c == '\\':
+			i++
+			if i == len(v) {
+				return "", keyErr("the quoted key ends inside an escape sequence")
+			}
+			if v[i] != '"' && v[i] != '\\' {
+				return "", keyErr(`the quoted key has a backslash that is not followed by " or \`)
+			}
+			b.WriteByte(v[i])
+		case c == '"':
+			if rest := v[i+1:]; rest != "" {
+				return "", trailingErr(rest)
+			}
+			return b.String(), nil
+		default:
+			if err := checkChar(c); err != nil {
+				return "", err
+			}
+			b.WriteByte(c)
+		}
+	}
+	return "", keyErr("the quoted key has no closing double quote")
+}
+
+func trailingErr(rest string) error {
+	switch rest = strings.TrimLeft(rest, " \t"); {
+	case rest != "" && rest[0] == ';':
+		return keyErr("parameters after the key are not accepted")
+	case rest != "" && rest[0] == ',':
+		return keyErr("the header holds a list; send exactly one key")
+	default:
+		return keyErr("characters follow the closing double quote")
+	}
+}
+
+// checkBare checks v, the whole field value, as a key in bare form.
+func checkBare(v string) error {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if err := checkChar(c); err != nil {
+			return err
+		}
+		switch c {
+		case ' ':
+			return keyErr("an unquoted key cannot contain a space; send the key as a quoted string")
+		case '"':
+			return keyErr("an unquoted key cannot contain a double quote")
+		case '\\':
+			return keyErr("an unquoted key cannot contain a backslash")
+		case ',':
+			return keyErr("the header holds a list or a comma; send exactly one key without commas")
+		}
+	}
+	return nil
+}
+
+func checkChar(c byte) error {
+	switch {
+	case c >= 0x80:
+		return keyErr("the key contains a non-ASCII character")
+	case c < 0x20 || c == 0x7f:
+		return keyErr("the key contains a control character")
+	}
+	return nil
+}
+
+// QuoteKey returns key as an RFC 8941 sf-string, the form in which a client
+// should send it: ParseKey(QuoteKey(k)) returns k for every valid key k.
+func QuoteKey(key string) string {
+	var b strings.Builder
+	b.Grow(len(key) + 2)
+	b.WriteByte('"')
+	for i := 0; i < len(key); i++ {
+		if key[i] == '"' || key[i] == '\\' {
+			b.WriteByte('\\')
+		}
+		b.WriteByte(key[i])
+	}
+	b.WriteByte('"')
+	return b.String()
+}

@@ -1,0 +1,315 @@
+package idemhttp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/parcelhq/orderservice/internal/idem"
+	"github.com/parcelhq/orderservice/internal/problem"
+)
+
+// DefaultMaxBodyBytes is the body limit when Options.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 1 << 20
+
+// Options configures Middleware.
+type Options struct {
+	// Route is the route template the middleware guards, as API Gateway
+	// names it ("POST /orders"). It is part of the fingerprint, so a key
+	// used on one route and reused on another is a mismatch (422). Routes
+	// whose path has parameters must use the template, not the path.
+	Route string
+	// Optional lets requests without an Idempotency-Key through to the
+	// handler unguarded. By default the key is required: without it the
+	// answer is 400 TypeKeyMissing. A present but invalid key is 400 either
+	// way.
+	Optional bool
+	// Scope returns the caller scope the key lives in (see
+	// APIGatewayV2Scope); nil gives every request the scope "". An error
+	// is answered with 403 TypeCallerUnknown.
+	Scope func(*http.Request) (string, error)
+	// ConflictStatus is the status for a key whose first request is still
+	// running: http.StatusConflict (409, the default) or
+	// http.StatusTooEarly (425).
+	ConflictStatus int
+	// Keep says whether a response with the given status is stored and
+	// replayed, or released (nothing stored; the handler's writes are
+	// discarded and a retry runs afresh). Default DefaultKeep.
+	Keep func(status int) bool
+	// MaxBodyBytes is the longest request body accepted; a longer one is
+	// answered with 413 TypeBodyTooLarge before the idempotency store is
+	// consulted. 0 means DefaultMaxBodyBytes.
+	MaxBodyBytes int64
+	// OnOutcome, when set, is called once per request, after the response
+	// was written, with what the middleware did and the error behind it
+	// (nil for OutcomeUnkeyed, OutcomeStored, OutcomeReleased and
+	// OutcomeReplayed). For logs and metrics; it must not write to the
+	// response.
+	OnOutcome func(r *http.Request, o Outcome, err error)
+}
+
+// DefaultKeep is the default Options.Keep: every final response below 500 is
+// kept (success, redirects, and client errors such as failed validation, so
+// that a corrected request needs a new key), except 408, 425 and 429, which
+// say "try again"; 5xx responses are released.
+func DefaultKeep(status int) bool {
+	switch status {
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+		return false
+	}
+	return status < 500
+}
+
+// Middleware makes the wrapped handler idempotent under the Idempotency-Key
+// header, using g to run it at most once per (scope, key).
+//
+// For each request, in this order and before g touches DynamoDB, it
+// validates the key (ParseKey; a request with several Idempotency-Key
+// fields is invalid), reads the body up to Options.MaxBodyBytes, computes
+// the Fingerprint of method, Options.Route, Content-Type and body, and
+// derives the scope. It then runs the handler through g.Do with a buffered
+// response writer and a request whose context is the guard's (so the
+// handler's ddb.Write calls join the guard's unit of work) and whose body
+// is the bytes read.
+//
+// The first response is the handler's, as it wrote it, with Content-Length
+// set. A replay repeats the stored status, headers and body byte for byte,
+// plus "Idempotent-Replayed: true"; the stored headers are the handler's
+// except hop-by-hop headers, Date, Content-Length and Set-Cookie (see
+// HeaderReplayed). Every error is an application/problem+json document
+// whose type is one of the Type constants; their statuses are documented
+// there. A panic in the handler is answered with 500 TypeInternal after the
+// guard released the key, except http.ErrAbortHandler, which is re-raised.
+//
+// Middleware panics when ConflictStatus is neither 0, 409 nor 425.
+func Middleware(g *idem.Guard, opts Options) func(http.Handler) http.Handler {
+	switch opts.ConflictStatus {
+	case 0:
+		opts.ConflictStatus = http.StatusConflict
+	case http.StatusConflict, http.StatusTooEarly:
+	default:
+		panic(fmt.Sprintf("idemhttp: ConflictStatus %d is neither 409 nor 425", opts.ConflictStatus))
+	}
+	if opts.Keep == nil {
+		opts.Keep = DefaultKeep
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return func(next http.Handler) http.Handler {
+		return &middleware{g: g, opts: opts, next: next}
+	}
+}
+
+type middleware struct {
+	g    *idem.Guard
+	opts Options
+	next http.Handler
+}
+
+func (m *middleware) report(r *http.Request, o Outcome, err error) {
+	if m.opts.OnOutcome != nil {
+		m.opts.OnOutcome(r, o, err)
+	}
+}
+
+func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	values := r.Header.Values(HeaderKey)
+	if len(values) == 0 {
+		if m.opts.Optional {
+			m.next.ServeHTTP(w, r)
+			m.report(r, OutcomeUnkeyed, nil)
+			return
+		}
+		writeProblem(w, http.StatusBadRequest, TypeKeyMissing, "Idempotency-Key missing",
+			"This request must carry an Idempotency-Key header: a unique value, such as a UUID, that the client reuses only to retry the same request.",
+			problem.FieldError{Header: HeaderKey, Detail: "the header is missing"})
+		m.report(r, OutcomeKeyMissing, nil)
+		return
+	}
+	key, err := ParseKey(values[0])
+	if len(values) > 1 {
+		err = keyErr("the request has several Idempotency-Key fields; send exactly one")
+	}
+	if err != nil {
+		reason := err.Error()
+		var ke *KeyError
+		if errors.As(err, &ke) {
+			reason = ke.Reason
+		}
+		writeProblem(w, http.StatusBadRequest, TypeKeyInvalid, "Idempotency-Key invalid",
+			"The Idempotency-Key must be 1 to 255 printable ASCII characters without commas, sent once, quoted (\"key\") or bare (key): "+reason+".",
+			problem.FieldError{Header: HeaderKey, Detail: reason})
+		m.report(r, OutcomeKeyInvalid, err)
+		return
+	}
+
+	body, ok := m.readBody(w, r)
+	if !ok {
+		return
+	}
+	fp, err := Fingerprint(r.Method, m.opts.Route, r.Header.Get("Content-Type"), body)
+	if err != nil {
+		var be *BodyError
+		detail := err.Error()
+		if errors.As(err, &be) {
+			detail = be.Reason
+		}
+		writeProblem(w, http.StatusBadRequest, TypeBodyMalformed, "Malformed JSON",
+			"The body is not acceptable JSON: "+detail+". Nothing was done; the same Idempotency-Key may be sent again with a corrected body.",
+			problem.FieldError{Pointer: "", Detail: detail})
+		m.report(r, OutcomeBodyMalformed, err)
+		return
+	}
+
+	scope := ""
+	if m.opts.Scope != nil {
+		if scope, err = m.opts.Scope(r); err != nil {
+			writeProblem(w, http.StatusForbidden, TypeCallerUnknown, "Caller unknown",
+				"The caller could not be identified, so an Idempotency-Key cannot be kept apart from other callers' keys.")
+			m.report(r, OutcomeCallerUnknown, err)
+			return
+		}
+	}
+
+	m.serveGuarded(w, r, idem.Request{Scope: scope, Key: key, Fingerprint: fp}, body)
+}
+
+// readBody reads the whole body, at most MaxBodyBytes+1 bytes of it. On
+// failure it has answered the request and returns false.
+func (m *middleware) readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	limit := m.opts.MaxBodyBytes
+	tooLarge := func() ([]byte, bool) {
+		writeProblem(w, http.StatusRequestEntityTooLarge, TypeBodyTooLarge, "Request body too large",
+			fmt.Sprintf("The body may be at most %d bytes long. Nothing was done.", limit))
+		m.report(r, OutcomeBodyTooLarge, nil)
+		return nil, false
+	}
+	if r.ContentLength > limit {
+		return tooLarge()
+	}
+	if r.Body == nil || r.Body == http.NoBody {
+		return []byte{}, true
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		writeProblem(w, http.StatusBadRequest, TypeBodyMalformed, "Request body unreadable",
+			"The body could not be read completely. Nothing was done; the request can be sent again with the same Idempotency-Key.")
+		m.report(r, OutcomeBodyMalformed, err)
+		return nil, false
+	}
+	if int64(len(body)) > limit {
+		return tooLarge()
+	}
+	return body, true
+}
+
+// errAbort carries http.ErrAbortHandler out of the guard untouched.
+func (m *middleware) serveGuarded(w http.ResponseWriter, r *http.Request, req idem.Request, body []byte) {
+	var (
+		first *response // the handler's response, when it ran
+		kept  bool
+	)
+	fn := func(ctx context.Context) (idem.Outcome, error) {
+		hr := r.WithContext(ctx)
+		hr.Body = io.NopCloser(bytes.NewReader(body))
+		hr.ContentLength = int64(len(body))
+		hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+		c := newCapture()
+		m.next.ServeHTTP(c, hr)
+		first = c.response()
+		kept = m.opts.Keep(first.Status)
+		return idem.Outcome{Response: first.encode(), Keep: kept}, nil
+	}
+
+	res, err, panicked := m.do(r.Context(), req, fn)
+	if panicked != nil {
+		if panicked == http.ErrAbortHandler {
+			panic(panicked)
+		}
+		writeProblem(w, http.StatusInternalServerError, TypeInternal, "Internal server error",
+			"The request failed unexpectedly. Nothing was changed; it can be retried with the same Idempotency-Key.")
+		m.report(r, OutcomePanic, fmt.Errorf("idemhttp: handler panicked: %v", panicked))
+		return
+	}
+	if err != nil {
+		m.writeError(w, r, err)
+		return
+	}
+	if !res.Replayed {
+		first.write(w, false)
+		if kept {
+			m.report(r, OutcomeStored, nil)
+		} else {
+			m.report(r, OutcomeReleased, nil)
+		}
+		return
+	}
+	stored, err := decodeResponse(res.Response)
+	if err != nil {
+		writeProblem(w, http.StatusInternalServerError, TypeInternal, "Internal server error",
+			"The stored outcome of this request cannot be read.")
+		m.report(r, OutcomeError, err)
+		return
+	}
+	stored.write(w, true)
+	m.report(r, OutcomeReplayed, nil)
+}
+
+// do calls g.Do and recovers a panic that the guard re-raises from fn,
+// after it released the key.
+func (m *middleware) do(ctx context.Context, req idem.Request, fn func(context.Context) (idem.Outcome, error)) (res idem.Result, err error, panicked any) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = p
+		}
+	}()
+	res, err = m.g.Do(ctx, req, fn)
+	return res, err, nil
+}
+
+// writeError answers a failed g.Do.
+func (m *middleware) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var inProgress *idem.InProgressError
+	switch {
+	case errors.As(err, &inProgress):
+		setRetryAfter(w, inProgress.RetryAfter)
+		writeProblem(w, m.opts.ConflictStatus, TypeKeyInUse, "Request in progress",
+			"A request with this Idempotency-Key is still being processed. Retry the exact same request after the Retry-After delay to get its outcome.")
+		m.report(r, OutcomeInProgress, err)
+	case errors.Is(err, idem.ErrMismatch):
+		writeProblem(w, http.StatusUnprocessableEntity, TypeKeyReused, "Idempotency-Key reused",
+			"This Idempotency-Key was already used for a different request (another body, method or route). Use a new key for a new request.",
+			problem.FieldError{Header: HeaderKey, Detail: "the key belongs to a different request"})
+		m.report(r, OutcomeMismatch, err)
+	case errors.Is(err, idem.ErrCommitLost):
+		setRetryAfter(w, storeRetryAfter)
+		writeProblem(w, http.StatusConflict, TypeCommitLost, "Request superseded",
+			"This attempt took too long and another attempt with the same Idempotency-Key took over; nothing of this attempt was kept. Retry the exact same request to get the outcome.")
+		m.report(r, OutcomeCommitLost, err)
+	case errors.Is(err, idem.ErrWriteConditionFailed):
+		writeProblem(w, http.StatusConflict, TypeWriteConflict, "Conflicting write",
+			"The request conflicted with the current state when its changes were saved. Nothing was changed and the Idempotency-Key was not used up.")
+		m.report(r, OutcomeWriteConflict, err)
+	case errors.Is(err, idem.ErrTooLarge):
+		writeProblem(w, http.StatusInternalServerError, TypeResponseTooLarge, "Response too large to remember",
+			"The response to this request is too large to be stored for replay, so the request was not carried out. Nothing was changed.")
+		m.report(r, OutcomeResponseTooLarge, err)
+	case errors.Is(err, idem.ErrTooManyWrites):
+		writeProblem(w, http.StatusInternalServerError, TypeTooManyWrites, "Request too large to carry out",
+			"The request would change more items than can be changed together. Nothing was changed.")
+		m.report(r, OutcomeTooManyWrites, err)
+	case errors.Is(err, idem.ErrStore), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		setRetryAfter(w, storeRetryAfter)
+		writeProblem(w, http.StatusServiceUnavailable, TypeStoreUnavailable, "Idempotency store unavailable",
+			"The request could not be carried out reliably. Retrying it with the same Idempotency-Key is safe: it either replays the outcome or carries the request out.")
+		m.report(r, OutcomeStoreError, err)
+	default:
+		writeProblem(w, http.StatusInternalServerError, TypeInternal, "Internal server error",
+			"The request failed unexpectedly. It can be retried with the same Idempotency-Key.")
+		m.report(r, OutcomeError, err)
+	}
+}
