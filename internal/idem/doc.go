@@ -1,0 +1,69 @@
+// Package idem makes a unit of work idempotent: Guard.Do runs a function at
+// most once per (scope, idempotency key) within a retention period and
+// replays its stored outcome, byte for byte, to every retry. It knows
+// nothing about HTTP or orders; the record lives in one DynamoDB table (see
+// TableDefinition).
+//
+// # Record
+//
+// One item per (scope, key), keyed by RecordID: the hex SHA-256 of the
+// scope, a separator and the key, so neither the raw key nor another
+// caller's record is reachable from a key alone. Its attributes: status
+// (IN_PROGRESS or COMPLETED), fingerprint, owner (a random token per
+// attempt), lease_until (epoch ms, IN_PROGRESS only), expires_at (epoch s,
+// the table's TTL attribute), and for COMPLETED records data (the response)
+// with encoding "gzip" when compression made it smaller.
+//
+// A record is live until expires_at; an IN_PROGRESS record only until
+// lease_until. Expiry is enforced in every condition: TTL deletion is only
+// clean-up (DynamoDB may delete up to 48 hours late). Because clocks differ
+// between hosts, an attempt treats a record or lease as lapsed only when it
+// is past by more than Config.ClockSkew by its own clock.
+//
+// # Lease mode
+//
+//  1. Acquire: one PutItem of an IN_PROGRESS record conditioned on "no live
+//     record" (none, expired, or IN_PROGRESS with a lapsed lease), asking for
+//     ALL_OLD both on success (a replaced IN_PROGRESS record is a
+//     LeaseTakeover) and on a failed condition, so a duplicate learns the
+//     live record in the same round trip: COMPLETED with the same
+//     fingerprint is replayed; another fingerprint is ErrMismatch (also while
+//     in progress); IN_PROGRESS is ErrInProgress, after an optional bounded
+//     wait (Config.Wait) that replays the first attempt if it completes. A
+//     rejected duplicate never writes to the live record. The lease lasts
+//     Config.Lease, cut to the caller's context deadline.
+//  2. Run fn with a context carrying a fresh ddb.UnitOfWork and ending with
+//     the lease.
+//  3. Commit, fenced: every write after acquisition is conditioned on
+//     "owner = this attempt AND status = IN_PROGRESS". fn's writes and the
+//     update to COMPLETED go in one TransactWriteItems (or a single
+//     UpdateItem when fn wrote nothing), so they commit together or not at
+//     all. A failed fence means the lease was taken over: ErrCommitLost, and
+//     nothing of this attempt is written. A failed condition of one of fn's
+//     writes is ErrWriteConditionFailed.
+//  4. Release, fenced: when fn fails or panics, Keep is false, the outcome
+//     does not fit, a business condition fails or the commit's fate is
+//     unknown, a conditional DeleteItem removes the record only if this
+//     attempt still holds it as IN_PROGRESS; it can neither delete a
+//     takeover's record nor undo a commit that landed.
+//
+// A miss costs two round trips (acquire, commit); a hit one, or none when
+// Config.Cache holds the record.
+//
+// # Optimistic mode
+//
+// No lease: run fn, then one TransactWriteItems of fn's writes and a Put of
+// the COMPLETED record conditioned on "no live record", asking for ALL_OLD
+// on a failed condition (a single conditional PutItem when fn wrote
+// nothing). If another attempt's record is live, the transaction is
+// cancelled, nothing of this attempt is written, and the record from the
+// cancellation reason answers the request as in Lease mode. A miss and a hit
+// cost one round trip each, but fn may run for a hit: use Optimistic only
+// when every side effect of fn is a write through ddb.Write.
+//
+// # Limits
+//
+// A record holds at most DynamoDB's 400 KB (ErrTooLarge); fn's writes plus
+// the record must fit one transaction: 100 actions and about 4 MB
+// (ErrTooManyWrites). DynamoDB failures are ErrStore.
+package idem

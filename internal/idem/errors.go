@@ -1,0 +1,96 @@
+package idem
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+var (
+	// ErrInProgress reports that another attempt with the same scope and key
+	// holds a live lease (or, in Optimistic mode, that a Lease-mode attempt
+	// does). Nothing was run and nothing was written. The error is an
+	// *InProgressError; errors.As gives the RetryAfter hint.
+	ErrInProgress = errors.New("idem: a request with this idempotency key is in progress")
+
+	// ErrMismatch reports that the scope and key were first used with another
+	// request fingerprint. Nothing was run and nothing was written.
+	ErrMismatch = errors.New("idem: idempotency key reused with a different request")
+
+	// ErrTooLarge reports an outcome whose record would exceed DynamoDB's
+	// 400 KB item limit even gzip-compressed. Nothing of the attempt was
+	// stored (neither the record nor the unit of work's writes) and the lease
+	// was released, so a retry runs afresh.
+	ErrTooLarge = errors.New("idem: outcome too large to store")
+
+	// ErrCommitLost reports that this attempt's lease lapsed and another
+	// attempt took the record over before this one committed. Nothing of
+	// this attempt was written: the record and the unit of work's writes
+	// commit in one transaction, fenced by the owner token.
+	ErrCommitLost = errors.New("idem: lease taken over before commit; nothing was written")
+
+	// ErrStore reports a DynamoDB failure other than a condition outcome
+	// (throttling, 5xx, timeout, validation...). The error wraps the cause.
+	// When it happens while acquiring, fn did not run. When it happens while
+	// committing, the outcome is unknown: the guard tries a fenced release,
+	// which cannot undo a commit that landed, and a retry either replays the
+	// committed outcome or runs afresh.
+	ErrStore = errors.New("idem: idempotency store failed")
+
+	// ErrTooManyWrites reports a unit of work that does not fit in one
+	// DynamoDB transaction together with the record: more than 99 writes, or
+	// about 4 MB in all. Nothing was written and the lease was released.
+	ErrTooManyWrites = errors.New("idem: unit of work exceeds one DynamoDB transaction")
+
+	// ErrWriteConditionFailed reports that the transaction was cancelled
+	// because the condition of one of fn's own writes failed (for example
+	// "order id does not exist yet"). Nothing was committed and the lease was
+	// released. The error is a *WriteConditionError.
+	ErrWriteConditionFailed = errors.New("idem: a write's condition failed; nothing was committed")
+)
+
+// InProgressError is the error for a live lease held by another attempt. It
+// matches ErrInProgress with errors.Is.
+type InProgressError struct {
+	// RetryAfter is how long until the holder's lease can be taken over, an
+	// upper bound on how long the conflict lasts (the holder usually
+	// finishes sooner). It is never negative.
+	RetryAfter time.Duration
+}
+
+func (e *InProgressError) Error() string {
+	return fmt.Sprintf("%s (retry after %s)", ErrInProgress.Error(), e.RetryAfter)
+}
+
+// Is reports whether target is ErrInProgress.
+func (e *InProgressError) Is(target error) bool { return target == ErrInProgress }
+
+// WriteConditionError is the error for a cancelled commit whose cause is the
+// failed condition of one of fn's writes. It matches ErrWriteConditionFailed
+// and unwraps to the *types.TransactionCanceledException.
+type WriteConditionError struct {
+	// Index is the position of the failed write among those fn made, in the
+	// order it made them.
+	Index int
+	// Item is the item as it was when the condition failed, when the write
+	// asked for ReturnValuesOnConditionCheckFailure ALL_OLD; otherwise nil.
+	Item map[string]types.AttributeValue
+	// Err is the cancellation.
+	Err error
+}
+
+func (e *WriteConditionError) Error() string {
+	return fmt.Sprintf("%s (write %d): %v", ErrWriteConditionFailed.Error(), e.Index, e.Err)
+}
+
+// Is reports whether target is ErrWriteConditionFailed.
+func (e *WriteConditionError) Is(target error) bool { return target == ErrWriteConditionFailed }
+
+// Unwrap returns the cancellation.
+func (e *WriteConditionError) Unwrap() error { return e.Err }
+
+func storeErr(op string, err error) error {
+	return fmt.Errorf("%w: %s: %w", ErrStore, op, err)
+}

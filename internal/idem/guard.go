@@ -1,0 +1,380 @@
+package idem
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/ddb"
+)
+
+// Mode selects how the guard keeps a second execution out; see the package
+// documentation.
+type Mode int
+
+const (
+	// Lease acquires a lease with one conditional PutItem, runs fn, and
+	// commits fenced by the lease's owner token. Use it whenever fn has side
+	// effects beyond the writes it makes through ddb.Write.
+	Lease Mode = iota
+	// Optimistic takes no lease: it runs fn, then commits fn's writes and the
+	// COMPLETED record in one transaction conditioned on "no live record".
+	// fn may run more than once for a key (concurrent duplicates, or a retry
+	// not served by the Cache), but at most one run commits; the others
+	// replay the winner. Only for fn whose every side effect is a write
+	// through ddb.Write.
+	Optimistic
+)
+
+func (m Mode) String() string {
+	switch m {
+	case Lease:
+		return "lease"
+	case Optimistic:
+		return "optimistic"
+	}
+	return fmt.Sprintf("Mode(%d)", int(m))
+}
+
+// Defaults applied by New to zero Config fields.
+const (
+	DefaultRetention = 24 * time.Hour
+	DefaultLease     = 30 * time.Second
+	DefaultClockSkew = 2 * time.Second
+)
+
+// Config configures a Guard. Zero durations take the defaults.
+type Config struct {
+	// Table is the idempotency table (see TableDefinition). Required.
+	Table string
+	Mode  Mode
+	// Retention is how long a record (and so a replayable outcome) lives,
+	// counted from when it is written. Default 24h.
+	Retention time.Duration
+	// Lease is the longest an attempt holds the key in Lease mode; it is
+	// shortened to the time left before ctx's deadline (a Lambda's
+	// deadline), and fn's context ends when the lease does. Default 30s.
+	Lease time.Duration
+	// ClockSkew is the tolerated difference between hosts' clocks. A lease
+	// or a record counts as lapsed or expired for an attempt that wants to
+	// take it over only once it is past by more than ClockSkew by that
+	// attempt's clock, and the Cache stops serving a record ClockSkew before
+	// it expires. A host whose clock runs ahead by less than ClockSkew thus
+	// can never take over a lease its holder still counts on. Default 2s.
+	ClockSkew time.Duration
+	// Wait bounds how long a duplicate waits for an in-progress first
+	// attempt, polling with consistent reads, before answering
+	// ErrInProgress; if the first attempt completes it is replayed, if it
+	// gives up the key the duplicate runs. 0 answers ErrInProgress at once.
+	Wait time.Duration
+	// Cache, when set, holds COMPLETED records replayed from the table, so a
+	// repeated retry is answered without a round trip.
+	Cache *Cache
+	// Observer, when set, is called synchronously with every Event.
+	Observer func(ctx context.Context, e Event)
+	// Now is the clock; default time.Now. For tests.
+	Now func() time.Time
+}
+
+// API is the part of the DynamoDB client the guard uses.
+type API interface {
+	GetItem(context.Context, *dynamodb.GetItemInput, ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(context.Context, *dynamodb.PutItemInput, ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	UpdateItem(context.Context, *dynamodb.UpdateItemInput, ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	DeleteItem(context.Context, *dynamodb.DeleteItemInput, ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(context.Context, *dynamodb.TransactWriteItemsInput, ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Guard runs functions at most once per (scope, key). It is safe for
+// concurrent use.
+type Guard struct {
+	api API
+	cfg Config
+}
+
+// New returns a guard over api. It panics when cfg.Table is empty or a
+// duration is negative: both are programming errors.
+func New(api API, cfg Config) *Guard {
+	if cfg.Table == "" {
+		panic("idem: Config.Table is empty")
+	}
+	if cfg.Retention < 0 || cfg.Lease < 0 || cfg.ClockSkew < 0 || cfg.Wait < 0 {
+		panic("idem: negative duration in Config")
+	}
+	if cfg.Retention == 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.Lease == 0 {
+		cfg.Lease = DefaultLease
+	}
+	if cfg.ClockSkew == 0 {
+		cfg.ClockSkew = DefaultClockSkew
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Guard{api: api, cfg: cfg}
+}
+
+// Request identifies one idempotent request.
+type Request struct {
+	Scope       string // caller scope (authorizer principal, tenant); "" is a valid scope
+	Key         string // the idempotency key, already validated
+	Fingerprint string // opaque request fingerprint, compared exactly
+}
+
+// Outcome is what fn returns on success.
+type Outcome struct {
+	// Response is stored and replayed byte for byte.
+	Response []byte
+	// Keep true commits the outcome as COMPLETED together with fn's writes.
+	// Keep false discards fn's writes and stores nothing (the lease is
+	// released), so a retry runs afresh; use it for transient failures.
+	Keep bool
+}
+
+// Result is what Do returns.
+type Result struct {
+	Response []byte
+	// Replayed is true when Response is an earlier attempt's stored outcome.
+	Replayed bool
+}
+
+// Do runs fn at most once per (req.Scope, req.Key) within Retention and
+// returns its response, or replays the stored response of the attempt that
+// ran it. See the package documentation for the protocol.
+//
+// fn's context carries a ddb.UnitOfWork: writes fn makes through ddb.Write
+// commit in one transaction with the COMPLETED record, or not at all. In
+// Lease mode the context ends when the lease does.
+//
+// Do returns, besides fn's own outcome:
+//   - a Result with Replayed set, when an earlier attempt completed with the
+//     same fingerprint;
+//   - ErrMismatch, ErrInProgress (*InProgressError): nothing ran;
+//   - fn's error, wrapped: fn's writes discarded, lease released, nothing
+//     stored; a panic in fn is handled the same way and then re-raised with
+//     its original value;
+//   - ErrTooLarge, ErrTooManyWrites, ErrWriteConditionFailed: nothing
+//     committed, lease released;
+//   - ErrCommitLost: nothing of this attempt written;
+//   - ErrStore: see its documentation;
+//   - ctx's error when ctx ended before the commit: nothing committed.
+func (g *Guard) Do(ctx context.Context, req Request, fn func(ctx context.Context) (Outcome, error)) (Result, error) {
+	id := RecordID(req.Scope, req.Key)
+	if res, err, ok := g.fromCache(ctx, id, req); ok {
+		return res, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	if g.cfg.Mode == Optimistic {
+		return g.doOptimistic(ctx, id, req, fn)
+	}
+	return g.doLease(ctx, id, req, fn)
+}
+
+// fromCache answers from the in-process cache when it holds the record.
+func (g *Guard) fromCache(ctx context.Context, id string, req Request) (Result, error, bool) {
+	if g.cfg.Cache == nil {
+		return Result{}, nil, false
+	}
+	e, ok := g.cfg.Cache.get(id, g.cfg.Now().Add(g.cfg.ClockSkew))
+	if !ok {
+		return Result{}, nil, false
+	}
+	if e.fingerprint != req.Fingerprint {
+		g.emit(ctx, Event{Kind: Mismatch, ID: id, Scope: req.Scope, Cached: true})
+		return Result{}, ErrMismatch, true
+	}
+	g.emit(ctx, Event{Kind: Hit, ID: id, Scope: req.Scope, Cached: true})
+	return Result{Response: e.response, Replayed: true}, nil, true
+}
+
+// judge answers a request from a live record that is not this attempt's:
+// replay, ErrMismatch or *InProgressError.
+func (g *Guard) judge(ctx context.Context, req Request, rec *record) (Result, error) {
+	if rec.fingerprint != req.Fingerprint {
+		g.emit(ctx, Event{Kind: Mismatch, ID: rec.id, Scope: req.Scope})
+		return Result{}, ErrMismatch
+	}
+	if rec.status == statusCompleted {
+		if g.cfg.Cache != nil {
+			g.cfg.Cache.put(rec.id, rec.fingerprint, rec.data, rec.expiresAt)
+		}
+		g.emit(ctx, Event{Kind: Hit, ID: rec.id, Scope: req.Scope})
+		return Result{Response: rec.data, Replayed: true}, nil
+	}
+	retry := max(rec.leaseUntil.Add(g.cfg.ClockSkew).Sub(g.cfg.Now()), 0)
+	g.emit(ctx, Event{Kind: Conflict, ID: rec.id, Scope: req.Scope})
+	return Result{}, &InProgressError{RetryAfter: retry}
+}
+
+// live reports whether rec blocks a new attempt by this host's clock: the
+// inverse of takeoverCondition.
+func (g *Guard) live(rec *record, now time.Time) bool {
+	if rec == nil {
+		return false
+	}
+	t := now.Add(-g.cfg.ClockSkew)
+	if rec.expiresAt.Unix() < t.Unix() {
+		return false
+	}
+	return !(rec.status == statusInProgress && rec.leaseUntil.UnixMilli() < t.UnixMilli())
+}
+
+// takeoverCondition admits a write of a new record only when there is no
+// live one: none, an expired one, or an IN_PROGRESS one whose lease lapsed,
+// each by more than ClockSkew (see takeoverValues).
+const takeoverCondition = "attribute_not_exists(#id) OR #exp < :now_s OR (#status = :in_progress AND #lease < :now_ms)"
+
+func (g *Guard) takeoverNames() map[string]string {
+	return map[string]string{"#id": AttrID, "#exp": AttrExpiresAt, "#status": attrStatus, "#lease": attrLeaseUntil}
+}
+
+func (g *Guard) takeoverValues(now time.Time) map[string]types.AttributeValue {
+	t := now.Add(-g.cfg.ClockSkew)
+	return map[string]types.AttributeValue{
+		":now_s":       nv(t.Unix()),
+		":now_ms":      nv(t.UnixMilli()),
+		":in_progress": sv(statusInProgress),
+	}
+}
+
+// fenceCondition admits a write only by the attempt holding the lease.
+const fenceCondition = "#owner = :me AND #status = :in_progress"
+
+func fenceNames() map[string]string {
+	return map[string]string{"#owner": attrOwner, "#status": attrStatus}
+}
+
+func fenceValues(owner string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{":me": sv(owner), ":in_progress": sv(statusInProgress)}
+}
+
+func (g *Guard) key(id string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{AttrID: sv(id)}
+}
+
+// expiresAt returns the record expiry for a record written at now, rounded
+// up to whole seconds.
+func (g *Guard) expiresAt(now time.Time) int64 {
+	t := now.Add(g.cfg.Retention)
+	s := t.Unix()
+	if t.After(time.Unix(s, 0)) {
+		s++
+	}
+	return s
+}
+
+// getRecord reads the record with a consistent read.
+func (g *Guard) getRecord(ctx context.Context, id string) (*record, error) {
+	out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(g.cfg.Table), Key: g.key(id), ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		return nil, storeErr("get record", err)
+	}
+	rec, err := decodeRecord(out.Item)
+	if err != nil {
+		return nil, storeErr("get record", err)
+	}
+	return rec, nil
+}
+
+// waitFor polls the record of id until it is no longer a live IN_PROGRESS
+// record with req's fingerprint or until the deadline. It returns the last
+// record read (nil: gone) and whether it stopped blocking this attempt.
+func (g *Guard) waitFor(ctx context.Context, id string, deadline time.Time) (*record, bool, error) {
+	delay := 20 * time.Millisecond
+	for {
+		left := deadline.Sub(g.cfg.Now())
+		if left <= 0 {
+			return nil, false, nil
+		}
+		t := time.NewTimer(min(delay, left))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, ctx.Err()
+		case <-t.C:
+		}
+		delay = min(delay*3/2, 250*time.Millisecond)
+		rec, err := g.getRecord(ctx, id)
+		if err != nil {
+			return nil, false, err
+		}
+		if !g.live(rec, g.cfg.Now()) || rec.status != statusInProgress {
+			return rec, true, nil
+		}
+	}
+}
+
+// newOwner returns a random owner token for one attempt.
+func newOwner() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return hex.EncodeToString(b[:])
+}
+
+// detached returns a context for clean-up after ctx may have ended.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+}
+
+// conditionFailed reports whether err is a failed condition of a single-item
+// write and returns the ALL_OLD item it carries.
+func conditionFailed(err error) (map[string]types.AttributeValue, bool) {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return ccf.Item, true
+	}
+	return nil, false
+}
+
+// transactionSize checks that writes plus a record of recordSize bytes fit in
+// one transaction.
+func transactionSize(writes []types.TransactWriteItem, recordSize int) error {
+	if len(writes)+1 > ddb.MaxTransactItems {
+		return fmt.Errorf("%w: %d writes plus the record", ErrTooManyWrites, len(writes))
+	}
+	n := recordSize
+	for _, w := range writes {
+		n += writeSize(w)
+	}
+	if n > maxTransactBytes {
+		return fmt.Errorf("%w: about %d bytes", ErrTooManyWrites, n)
+	}
+	return nil
+}
+
+// callFn runs fn, translating a full unit of work into ErrTooManyWrites. A
+// panic propagates after onPanic ran.
+func callFn[T any](ctx context.Context, fn func(context.Context) (T, error), onPanic func()) (v T, err error) {
+	panicking := true
+	defer func() {
+		if panicking {
+			r := recover() // nil when fn called runtime.Goexit, which then goes on
+			onPanic()
+			if r != nil {
+				panic(r)
+			}
+		}
+	}()
+	v, err = fn(ctx)
+	panicking = false
+	if err != nil {
+		if errors.Is(err, ddb.ErrUnitOfWorkFull) {
+			return v, fmt.Errorf("%w: %w", ErrTooManyWrites, err)
+		}
+		return v, fmt.Errorf("idem: handler failed: %w", err)
+	}
+	return v, nil
+}

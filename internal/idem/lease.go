@@ -1,0 +1,259 @@
+package idem
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/ddb"
+)
+
+// attempt is a lease held by this process.
+type attempt struct {
+	id         string
+	owner      string
+	leaseUntil time.Time
+}
+
+// doLease implements Do in Lease mode.
+func (g *Guard) doLease(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
+	waitUntil := g.cfg.Now().Add(g.cfg.Wait)
+	for {
+		att, rec, err := g.acquire(ctx, id, req)
+		if err != nil {
+			return Result{}, err
+		}
+		if att != nil {
+			return g.runLeased(ctx, att, req, fn)
+		}
+		res, err := g.judge(ctx, req, rec)
+		if !errors.Is(err, ErrInProgress) || g.cfg.Wait == 0 {
+			return res, err
+		}
+		rec, done, werr := g.waitFor(ctx, id, waitUntil)
+		switch {
+		case werr != nil:
+			return Result{}, werr
+		case !done:
+			return res, err // the InProgressError from before the wait, with its hint
+		case g.live(rec, g.cfg.Now()):
+			return g.judge(ctx, req, rec) // completed: replay or mismatch
+		}
+		// The first attempt gave the key up (released, or its lease lapsed): try again.
+	}
+}
+
+// acquire tries to take the lease with one conditional PutItem. It returns
+// the attempt when it did, or else the live record that blocked it.
+func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, *record, error) {
+	now := g.cfg.Now()
+	lease := g.cfg.Lease
+	if d, ok := ctx.Deadline(); ok {
+		lease = min(lease, d.Sub(now))
+	}
+	if lease <= 0 {
+		return nil, nil, context.DeadlineExceeded
+	}
+	att := &attempt{id: id, owner: newOwner(), leaseUntil: now.Add(lease)}
+	item := map[string]types.AttributeValue{
+		AttrID:          sv(id),
+		attrStatus:      sv(statusInProgress),
+		attrFingerprint: sv(req.Fingerprint),
+		attrOwner:       sv(att.owner),
+		attrLeaseUntil:  nv(att.leaseUntil.UnixMilli()),
+		AttrExpiresAt:   nv(g.expiresAt(now)),
+	}
+	out, err := g.api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName:                           aws.String(g.cfg.Table),
+		Item:                                item,
+		ConditionExpression:                 aws.String(takeoverCondition),
+		ExpressionAttributeNames:            g.takeoverNames(),
+		ExpressionAttributeValues:           g.takeoverValues(now),
+		ReturnValues:                        types.ReturnValueAllOld,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	if old, failed := conditionFailed(err); failed {
+		rec, derr := decodeRecord(old)
+		if derr == nil && rec == nil {
+			// Asked for ALL_OLD but got nothing back: read it.
+			rec, derr = g.getRecord(ctx, id)
+			if derr == nil && rec == nil {
+				return g.acquire(ctx, id, req) // it vanished meanwhile
+			}
+		}
+		if derr != nil {
+			g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: derr})
+			return nil, nil, storeErr("acquire", derr)
+		}
+		return nil, rec, nil
+	}
+	if err != nil {
+		err = storeErr("acquire", err)
+		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
+		return nil, nil, err
+	}
+	g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
+	if str(out.Attributes[attrStatus]) == statusInProgress {
+		g.emit(ctx, Event{Kind: LeaseTakeover, ID: id, Scope: req.Scope})
+	}
+	return att, nil, nil
+}
+
+// runLeased runs fn under att and commits or releases.
+func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
+	uow := ddb.NewUnitOfWork(1)
+	fnCtx, cancel := context.WithDeadline(ddb.WithUnitOfWork(ctx, uow), att.leaseUntil)
+	defer cancel()
+	step(ctx, StepAcquired)
+	out, err := callFn(fnCtx, fn, func() {
+		uow.Close()
+		g.release(ctx, att, req)
+	})
+	writes := uow.Close()
+	if err != nil {
+		g.release(ctx, att, req)
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		g.release(ctx, att, req)
+		return Result{}, fmt.Errorf("idem: request ended before commit: %w", err)
+	}
+	step(ctx, StepHandled)
+	if !out.Keep {
+		g.release(ctx, att, req)
+		return Result{Response: out.Response}, nil
+	}
+	enc := encodeResponse(out.Response)
+	now := g.cfg.Now()
+	set := enc.attributes()
+	set[AttrExpiresAt] = nv(g.expiresAt(now))
+	if err := g.checkSize(ctx, req, att.id, set, writes); err != nil {
+		g.release(ctx, att, req)
+		return Result{}, err
+	}
+	if err := g.commitLeased(ctx, att, req, set, writes); err != nil {
+		return Result{}, err
+	}
+	g.emit(ctx, Event{Kind: Committed, ID: att.id, Scope: req.Scope})
+	step(ctx, StepCommitted)
+	return Result{Response: out.Response}, nil
+}
+
+// checkSize enforces the item and transaction limits on a record with the
+// given attributes (besides those every record has) and writes.
+func (g *Guard) checkSize(ctx context.Context, req Request, id string, attrs map[string]types.AttributeValue, writes []types.TransactWriteItem) error {
+	size := itemSize(attrs) + recordOverheadBytes + len(req.Fingerprint)
+	var err error
+	if size > maxItemBytes {
+		err = fmt.Errorf("%w: record of about %d bytes exceeds DynamoDB's %d", ErrTooLarge, size, maxItemBytes)
+	} else {
+		err = transactionSize(writes, size)
+	}
+	if err != nil {
+		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
+	}
+	return err
+}
+
+// commitLeased makes the record COMPLETED with the attributes in set
+// (status, data, expiry, optional encoding), fenced by
+// att, together with writes in one transaction (or one UpdateItem when there
+// are none).
+func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set map[string]types.AttributeValue, writes []types.TransactWriteItem) error {
+	names := fenceNames()
+	names["#data"], names["#exp"], names["#lease"], names["#enc"] = attrData, AttrExpiresAt, attrLeaseUntil, attrEncoding
+	values := fenceValues(att.owner)
+	values[":completed"], values[":data"], values[":exp"] = set[attrStatus], set[attrData], set[AttrExpiresAt]
+	expr := "SET #status = :completed, #data = :data, #exp = :exp"
+	if enc, ok := set[attrEncoding]; ok {
+		values[":enc"] = enc
+		expr += ", #enc = :enc REMOVE #lease"
+	} else {
+		expr += " REMOVE #lease, #enc"
+	}
+
+	var err error
+	if len(writes) == 0 {
+		_, err = g.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName: aws.String(g.cfg.Table), Key: g.key(att.id),
+			UpdateExpression: aws.String(expr), ConditionExpression: aws.String(fenceCondition),
+			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		})
+		if _, failed := conditionFailed(err); failed {
+			return g.commitLost(ctx, att, req)
+		}
+	} else {
+		items := append(writes[:len(writes):len(writes)], types.TransactWriteItem{Update: &types.Update{
+			TableName: aws.String(g.cfg.Table), Key: g.key(att.id),
+			UpdateExpression: aws.String(expr), ConditionExpression: aws.String(fenceCondition),
+			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+		}})
+		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) {
+			if reasonFailed(tce, len(writes)) {
+				return g.commitLost(ctx, att, req)
+			}
+			if i, ok := firstFailed(tce, len(writes)); ok {
+				g.release(ctx, att, req)
+				return &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
+			}
+		}
+	}
+	if err != nil {
+		err = storeErr("commit", err)
+		g.emit(ctx, Event{Kind: StoreError, ID: att.id, Scope: req.Scope, Err: err})
+		g.release(ctx, att, req)
+		return err
+	}
+	return nil
+}
+
+func (g *Guard) commitLost(ctx context.Context, att *attempt, req Request) error {
+	g.emit(ctx, Event{Kind: CommitLost, ID: att.id, Scope: req.Scope, Err: ErrCommitLost})
+	return ErrCommitLost
+}
+
+// reasonFailed reports whether the action at index i failed its condition.
+func reasonFailed(tce *types.TransactionCanceledException, i int) bool {
+	return i < len(tce.CancellationReasons) && aws.ToString(tce.CancellationReasons[i].Code) == "ConditionalCheckFailed"
+}
+
+// firstFailed returns the index of the first of the first n actions that
+// failed its condition.
+func firstFailed(tce *types.TransactionCanceledException, n int) (int, bool) {
+	for i := 0; i < n && i < len(tce.CancellationReasons); i++ {
+		if reasonFailed(tce, i) {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// release gives up att's lease with a fenced DeleteItem. It cannot undo a
+// commit (the fence requires IN_PROGRESS) nor touch another attempt's record
+// (the fence requires att's owner token); a failed fence changes nothing. A
+// store error leaves the lease to lapse.
+func (g *Guard) release(ctx context.Context, att *attempt, req Request) {
+	rctx, cancel := detached(ctx)
+	defer cancel()
+	_, err := g.api.DeleteItem(rctx, &dynamodb.DeleteItemInput{
+		TableName: aws.String(g.cfg.Table), Key: g.key(att.id),
+		ConditionExpression:       aws.String(fenceCondition),
+		ExpressionAttributeNames:  fenceNames(),
+		ExpressionAttributeValues: fenceValues(att.owner),
+	})
+	if _, failed := conditionFailed(err); failed {
+		return
+	}
+	if err != nil {
+		g.emit(ctx, Event{Kind: StoreError, ID: att.id, Scope: req.Scope, Err: storeErr("release", err)})
+		return
+	}
+	g.emit(ctx, Event{Kind: Released, ID: att.id, Scope: req.Scope})
+}

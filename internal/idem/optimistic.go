@@ -1,0 +1,114 @@
+package idem
+
+import (
+	"context"
+	"errors"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/ddb"
+)
+
+// doOptimistic implements Do in Optimistic mode: run fn, then one write that
+// commits fn's writes and the COMPLETED record if there is no live record,
+// or learns the live record from the cancellation.
+func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
+	uow := ddb.NewUnitOfWork(1)
+	out, err := callFn(ddb.WithUnitOfWork(ctx, uow), fn, func() { uow.Close() })
+	writes := uow.Close()
+	if err != nil {
+		return Result{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	step(ctx, StepHandled)
+	if !out.Keep {
+		return Result{Response: out.Response}, nil
+	}
+	now := g.cfg.Now()
+	item := encodeResponse(out.Response).attributes()
+	item[AttrID] = sv(id)
+	item[attrFingerprint] = sv(req.Fingerprint)
+	item[AttrExpiresAt] = nv(g.expiresAt(now))
+	if err := g.checkSize(ctx, req, id, item, writes); err != nil {
+		return Result{}, err
+	}
+	put := &types.Put{
+		TableName:                           aws.String(g.cfg.Table),
+		Item:                                item,
+		ConditionExpression:                 aws.String(takeoverCondition),
+		ExpressionAttributeNames:            g.takeoverNames(),
+		ExpressionAttributeValues:           g.takeoverValues(now),
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	}
+	var (
+		winner map[string]types.AttributeValue
+		lost   bool
+	)
+	if len(writes) == 0 {
+		_, err = g.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
+			ExpressionAttributeNames: put.ExpressionAttributeNames, ExpressionAttributeValues: put.ExpressionAttributeValues,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+		})
+		winner, lost = conditionFailed(err)
+	} else {
+		items := append(writes[:len(writes):len(writes)], types.TransactWriteItem{Put: put})
+		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &tce) {
+			if reasonFailed(tce, len(writes)) {
+				winner, lost = tce.CancellationReasons[len(writes)].Item, true
+			} else if i, ok := firstFailed(tce, len(writes)); ok {
+				return Result{}, &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
+			}
+		}
+	}
+	if lost {
+		return g.replayWinner(ctx, id, req, winner)
+	}
+	if err != nil {
+		err = storeErr("commit", err)
+		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
+		return Result{}, err
+	}
+	g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
+	g.emit(ctx, Event{Kind: Committed, ID: id, Scope: req.Scope})
+	step(ctx, StepCommitted)
+	return Result{Response: out.Response}, nil
+}
+
+// replayWinner answers from the live record that beat this attempt's commit;
+// with Config.Wait it waits for a Lease-mode winner to complete.
+func (g *Guard) replayWinner(ctx context.Context, id string, req Request, item map[string]types.AttributeValue) (Result, error) {
+	rec, err := decodeRecord(item)
+	if err == nil && rec == nil {
+		rec, err = g.getRecord(ctx, id) // no ALL_OLD item: read it
+	}
+	if err != nil {
+		err = storeErr("read winner", err)
+		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
+		return Result{}, err
+	}
+	if rec == nil {
+		// The winner was released between the cancellation and the read; the
+		// caller's retry will run afresh.
+		g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
+		return Result{}, &InProgressError{}
+	}
+	res, err := g.judge(ctx, req, rec)
+	if !errors.Is(err, ErrInProgress) || g.cfg.Wait == 0 {
+		return res, err
+	}
+	got, done, werr := g.waitFor(ctx, id, g.cfg.Now().Add(g.cfg.Wait))
+	switch {
+	case werr != nil:
+		return Result{}, werr
+	case done && g.live(got, g.cfg.Now()):
+		return g.judge(ctx, req, got)
+	}
+	return res, err
+}

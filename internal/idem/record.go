@@ -1,0 +1,227 @@
+package idem
+
+import (
+	"bytes"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Record attributes besides AttrID and AttrExpiresAt.
+const (
+	attrStatus      = "status"
+	attrFingerprint = "fingerprint"
+	attrOwner       = "owner"
+	attrLeaseUntil  = "lease_until" // epoch ms
+	attrData        = "data"
+	attrEncoding    = "encoding" // "gzip" or absent (identity)
+
+	statusInProgress = "IN_PROGRESS"
+	statusCompleted  = "COMPLETED"
+	encodingGzip     = "gzip"
+)
+
+const (
+	maxItemBytes        = 400 * 1024      // DynamoDB item limit
+	maxTransactBytes    = 4 * 1024 * 1024 // DynamoDB transaction limit
+	compressAtBytes     = 1024            // responses smaller than this are stored as they are
+	recordOverheadBytes = 256             // generous bound on a record's attributes other than data
+)
+
+// record is an idempotency record as read from the table.
+type record struct {
+	id          string
+	status      string
+	fingerprint string
+	owner       string
+	leaseUntil  time.Time
+	expiresAt   time.Time
+	data        []byte // decoded response
+}
+
+// decodeRecord parses an item; a nil or empty item gives a nil record.
+func decodeRecord(item map[string]types.AttributeValue) (*record, error) {
+	if len(item) == 0 {
+		return nil, nil
+	}
+	r := &record{
+		id:          str(item[AttrID]),
+		status:      str(item[attrStatus]),
+		fingerprint: str(item[attrFingerprint]),
+		owner:       str(item[attrOwner]),
+	}
+	if ms, ok := num(item[attrLeaseUntil]); ok {
+		r.leaseUntil = time.UnixMilli(ms)
+	}
+	if s, ok := num(item[AttrExpiresAt]); ok {
+		r.expiresAt = time.Unix(s, 0)
+	}
+	if r.status == statusCompleted {
+		raw := []byte{}
+		if b, ok := item[attrData].(*types.AttributeValueMemberB); ok && b.Value != nil {
+			raw = b.Value
+		}
+		switch enc := str(item[attrEncoding]); enc {
+		case "":
+			r.data = raw
+		case encodingGzip:
+			d, err := gunzip(raw)
+			if err != nil {
+				return nil, fmt.Errorf("idem: record %s: corrupt gzip data: %w", r.id, err)
+			}
+			r.data = d
+		default:
+			return nil, fmt.Errorf("idem: record %s: unknown encoding %q", r.id, enc)
+		}
+	}
+	return r, nil
+}
+
+// encodedResponse is a response as stored: data and its encoding marker.
+type encodedResponse struct {
+	data     []byte
+	encoding string // "" or encodingGzip
+}
+
+// encodeResponse compresses resp when that makes it smaller.
+func encodeResponse(resp []byte) encodedResponse {
+	if resp == nil {
+		resp = []byte{}
+	}
+	if len(resp) < compressAtBytes {
+		return encodedResponse{data: resp}
+	}
+	z := gzipBuffers.Get().(*gzipBuffer)
+	defer gzipBuffers.Put(z)
+	z.buf.Reset()
+	z.w.Reset(&z.buf)
+	_, _ = z.w.Write(resp) // a bytes.Buffer does not fail
+	_ = z.w.Close()
+	if z.buf.Len() >= len(resp) {
+		return encodedResponse{data: resp}
+	}
+	return encodedResponse{data: bytes.Clone(z.buf.Bytes()), encoding: encodingGzip}
+}
+
+type gzipBuffer struct {
+	buf bytes.Buffer
+	w   *gzip.Writer
+}
+
+var gzipBuffers = sync.Pool{New: func() any {
+	z := &gzipBuffer{}
+	z.w = gzip.NewWriter(&z.buf)
+	return z
+}}
+
+func gunzip(b []byte) ([]byte, error) {
+	r, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(r)
+}
+
+// completedValues returns the attributes that make a record COMPLETED.
+func (e encodedResponse) attributes() map[string]types.AttributeValue {
+	m := map[string]types.AttributeValue{
+		attrStatus: &types.AttributeValueMemberS{Value: statusCompleted},
+		attrData:   &types.AttributeValueMemberB{Value: e.data},
+	}
+	if e.encoding != "" {
+		m[attrEncoding] = &types.AttributeValueMemberS{Value: e.encoding}
+	}
+	return m
+}
+
+func str(v types.AttributeValue) string {
+	if s, ok := v.(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}
+
+func num(v types.AttributeValue) (int64, bool) {
+	n, ok := v.(*types.AttributeValueMemberN)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.ParseInt(n.Value, 10, 64)
+	return i, err == nil
+}
+
+func sv(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+func nv(i int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(i, 10)}
+}
+
+// itemSize estimates the stored size of an item the way DynamoDB counts it
+// (attribute names plus values), erring on the large side for numbers.
+func itemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return len(v.Value)/2 + 2
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, s := range v.Value {
+			n += len(s)
+		}
+		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, s := range v.Value {
+			n += len(s)/2 + 2
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, b := range v.Value {
+			n += len(b)
+		}
+		return n
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		return 3 + len(v.Value) + itemSize(v.Value)
+	}
+	return 0
+}
+
+// writeSize estimates the bytes a transaction action contributes to the
+// transaction's 4 MB limit.
+func writeSize(w types.TransactWriteItem) int {
+	switch {
+	case w.Put != nil:
+		return itemSize(w.Put.Item) + itemSize(w.Put.ExpressionAttributeValues)
+	case w.Update != nil:
+		return itemSize(w.Update.Key) + itemSize(w.Update.ExpressionAttributeValues)
+	case w.Delete != nil:
+		return itemSize(w.Delete.Key) + itemSize(w.Delete.ExpressionAttributeValues)
+	case w.ConditionCheck != nil:
+		return itemSize(w.ConditionCheck.Key) + itemSize(w.ConditionCheck.ExpressionAttributeValues)
+	}
+	return 0
+}
