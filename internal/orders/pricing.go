@@ -58,7 +58,7 @@ var tariff = map[Lane]struct{ base, perStep int64 }{
 // metroRanges are the postcodes of each capital city's metro area; all of
 // the ACT is Canberra metro.
 var metroRanges = map[string][]postcodeRange{
-	"ACT": {{200, 299}, {2600, 2620}, {2900, 2920}},
+	"ACT": {{200, 299}, {2600, 2618}, {2620, 2620}, {2900, 2920}},
 	"NSW": {{1000, 1999}, {2000, 2234}},
 	"NT":  {{800, 832}},
 	"QLD": {{4000, 4207}, {9000, 9499}},
