@@ -159,8 +159,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			detail = be.Reason
 		}
 		writeProblem(w, http.StatusBadRequest, TypeBodyMalformed, "Malformed JSON",
-			"The body is not acceptable JSON: "+detail+". Nothing was done; the same Idempotency-Key may be sent again with a corrected body.",
-			problem.FieldError{Pointer: "", Detail: detail})
+			"The body is not acceptable JSON: "+detail+". Nothing was done; the same Idempotency-Key may be sent again with a corrected body.")
 		m.report(r, OutcomeBodyMalformed, err)
 		return
 	}
@@ -207,7 +206,8 @@ func (m *middleware) readBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 	return body, true
 }
 
-// errAbort carries http.ErrAbortHandler out of the guard untouched.
+// serveGuarded runs the handler under the guard and answers with its
+// response, the replayed one, or the problem the guard's error calls for.
 func (m *middleware) serveGuarded(w http.ResponseWriter, r *http.Request, req idem.Request, body []byte) {
 	var (
 		first *response // the handler's response, when it ran

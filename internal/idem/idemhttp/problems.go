@@ -56,8 +56,10 @@ const (
 	// transaction holds; nothing was changed or stored.
 	TypeTooManyWrites = "idempotent-request-too-many-writes"
 	// TypeStoreUnavailable: 503, with Retry-After. The idempotency store
-	// failed. The request may or may not have taken effect; retrying with
-	// the same key is safe and either replays the outcome or runs it.
+	// failed, or the request ran out of time (its context ended) before its
+	// outcome was committed. The request may or may not have taken effect;
+	// retrying with the same key is safe and either replays the outcome or
+	// runs it.
 	TypeStoreUnavailable = "idempotency-store-unavailable"
 	// TypeInternal: 500. The handler panicked or another unexpected error
 	// occurred. Nothing was sent before this response and nothing was

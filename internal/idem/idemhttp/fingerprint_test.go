@@ -1,0 +1,247 @@
+package idemhttp
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+)
+
+const orderJSON = `{"sender":{"name":"Ann","postcode":"2000"},"items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1.50}],"note":"fragile","insured":true,"gift":null}`
+
+func mustFingerprint(t *testing.T, method, route, ct, body string) string {
+	t.Helper()
+	fp, err := Fingerprint(method, route, ct, []byte(body))
+	if err != nil {
+		t.Fatalf("Fingerprint(%q, %q, %q, %q): %v", method, route, ct, body, err)
+	}
+	return fp
+}
+
+func TestFingerprintTreatsEquivalentRequestsAsEqual(t *testing.T) {
+	t.Parallel()
+	base := mustFingerprint(t, "POST", "POST /orders", "application/json", orderJSON)
+	if len(base) != 64 || strings.Trim(base, "0123456789abcdef") != "" {
+		t.Fatalf("fingerprint %q is not lower-case hex SHA-256", base)
+	}
+	cases := []struct{ name, ct, body string }{
+		{"members in another order", "application/json",
+			`{"gift":null,"insured":true,"note":"fragile","items":[{"qty":2,"sku":"A1"},{"qty":1.50,"sku":"B2"}],"sender":{"postcode":"2000","name":"Ann"}}`},
+		{"whitespace and newlines added", "application/json",
+			"{\n  \"sender\" : { \"name\" : \"Ann\", \"postcode\" : \"2000\" },\r\n\t\"items\" : [ { \"sku\" : \"A1\", \"qty\" : 2 } , { \"sku\" : \"B2\", \"qty\" : 1.50 } ],\n \"note\":\"fragile\",\"insured\":true,\"gift\":null }\n"},
+		{"strings escaped differently", "application/json",
+			`{"sender":{"name":"\u0041nn","postcode":"2000"},"items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1.50}],"note":"fr\u0061gile","insured":true,"gift":null}`},
+		{"a member name escaped differently", "application/json",
+			`{"s\u0065nder":{"name":"Ann","postcode":"2000"},"items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1.50}],"note":"fragile","insured":true,"gift":null}`},
+		{"a JSON content type with a charset parameter", "application/json; charset=utf-8", orderJSON},
+		{"a content type in upper case", "Application/JSON", orderJSON},
+	}
+	for _, tc := range cases {
+		t.Run("a body with "+tc.name+" has the same fingerprint", func(t *testing.T) {
+			t.Parallel()
+			if got := mustFingerprint(t, "POST", "POST /orders", tc.ct, tc.body); got != base {
+				t.Fatalf("fingerprint differs: %s vs %s", got, base)
+			}
+		})
+	}
+}
+
+func TestFingerprintTellsDifferentRequestsApart(t *testing.T) {
+	t.Parallel()
+	base := mustFingerprint(t, "POST", "POST /orders", "application/json", orderJSON)
+	cases := []struct{ name, method, route, ct, body string }{
+		{"another route", "POST", "POST /returns", "application/json", orderJSON},
+		{"another method", "PUT", "POST /orders", "application/json", orderJSON},
+		{"a changed string", "POST", "POST /orders", "application/json", strings.Replace(orderJSON, "Ann", "Bob", 1)},
+		{"a number written differently", "POST", "POST /orders", "application/json", strings.Replace(orderJSON, "1.50", "1.5", 1)},
+		{"array elements reordered", "POST", "POST /orders", "application/json",
+			`{"sender":{"name":"Ann","postcode":"2000"},"items":[{"sku":"B2","qty":1.50},{"sku":"A1","qty":2}],"note":"fragile","insured":true,"gift":null}`},
+		{"a member removed", "POST", "POST /orders", "application/json", strings.Replace(orderJSON, `,"gift":null`, "", 1)},
+		{"the same bytes sent as text", "POST", "POST /orders", "text/plain", orderJSON},
+	}
+	for _, tc := range cases {
+		t.Run("a request with "+tc.name+" has another fingerprint", func(t *testing.T) {
+			t.Parallel()
+			if got := mustFingerprint(t, tc.method, tc.route, tc.ct, tc.body); got == base {
+				t.Fatalf("fingerprint is the same: %s", got)
+			}
+		})
+	}
+}
+
+func TestFingerprintHashesNonJSONBodiesByteForByte(t *testing.T) {
+	t.Parallel()
+	a := mustFingerprint(t, "POST", "POST /upload", "text/csv", "a,b\n1,2\n")
+	t.Run("reformatted bytes differ", func(t *testing.T) {
+		if b := mustFingerprint(t, "POST", "POST /upload", "text/csv", "a,b\r\n1,2\r\n"); a == b {
+			t.Fatal("CRLF and LF bodies have the same fingerprint")
+		}
+	})
+	t.Run("parameters of the media type do not matter", func(t *testing.T) {
+		if b := mustFingerprint(t, "POST", "POST /upload", "text/csv; charset=utf-8", "a,b\n1,2\n"); a != b {
+			t.Fatal("charset parameter changed the fingerprint")
+		}
+	})
+	t.Run("invalid JSON without a JSON content type is not an error", func(t *testing.T) {
+		mustFingerprint(t, "POST", "POST /upload", "", "{not json")
+	})
+	t.Run("the route and the body cannot be confused by moving bytes between them", func(t *testing.T) {
+		if mustFingerprint(t, "POST", "POST /a", "", "bc") == mustFingerprint(t, "POST", "POST /ab", "", "c") {
+			t.Fatal("length-prefixing failed")
+		}
+	})
+}
+
+func TestFingerprintRejectsMalformedJSON(t *testing.T) {
+	t.Parallel()
+	deep := strings.Repeat("[", MaxJSONDepth+1) + strings.Repeat("]", MaxJSONDepth+1)
+	cases := []struct{ name, body, reason string }{
+		{"an empty body", "", "empty"},
+		{"a truncated object", `{"a":1`, "unexpected end"},
+		{"a trailing comma", `{"a":1,}`, "invalid character"},
+		{"two values", `{"a":1} {"b":2}`, "invalid character"},
+		{"a duplicate member name", `{"a":1,"b":{"c":1,"c":2}}`, `"c" appears twice`},
+		{"a duplicate member name spelled with an escape", `{"a":1,"\u0061":2}`, `"a" appears twice`},
+		{"nesting deeper than the limit", deep, "nested more than"},
+		{"invalid UTF-8 in a string", "{\"a\":\"\xff\"}", "UTF-8"},
+		{"a single quoted string", `{'a':1}`, "invalid character"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name+" is malformed JSON", func(t *testing.T) {
+			t.Parallel()
+			fp, err := Fingerprint("POST", "POST /orders", "application/json", []byte(tc.body))
+			var be *BodyError
+			if !errors.As(err, &be) || fp != "" {
+				t.Fatalf("Fingerprint = %q, %v; want a *BodyError", fp, err)
+			}
+			if !strings.Contains(be.Reason, tc.reason) {
+				t.Errorf("reason %q does not mention %q", be.Reason, tc.reason)
+			}
+		})
+	}
+	t.Run("nesting exactly at the limit is accepted", func(t *testing.T) {
+		t.Parallel()
+		ok := strings.Repeat("[", MaxJSONDepth) + strings.Repeat("]", MaxJSONDepth)
+		mustFingerprint(t, "POST", "POST /orders", "application/json", ok)
+	})
+}
+
+func BenchmarkFingerprint(b *testing.B) {
+	var items []map[string]any
+	for i := range 200 {
+		items = append(items, map[string]any{"sku": "SKU-" + strings.Repeat("x", i%7), "qty": i, "note": "line \"item\""})
+	}
+	body, _ := json.Marshal(map[string]any{"items": items, "sender": map[string]string{"name": "Ann"}})
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Fingerprint("POST", "POST /orders", "application/json", body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// FuzzFingerprint checks that Fingerprint never panics and that the
+// fingerprint of a JSON body does not change when its objects' members are
+// reordered or its whitespace is reformatted.
+func FuzzFingerprint(f *testing.F) {
+	for _, s := range []string{orderJSON, `{}`, `[]`, `"x"`, `1e10`, `{"a":[1,{"b":null}],"c":"\u00e9"}`, `{"a":1,"a":2}`, `{"a":`, "\xff", `[[[[[[[[[[]]]]]]]]]]`} {
+		f.Add(s, "application/json")
+	}
+	f.Add("a,b\n", "text/csv")
+	f.Fuzz(func(t *testing.T, body, ct string) {
+		fp, err := Fingerprint("POST", "POST /orders", ct, []byte(body))
+		if err != nil {
+			var be *BodyError
+			if !errors.As(err, &be) || fp != "" {
+				t.Fatalf("error %v is not a *BodyError", err)
+			}
+			if _, isJSON := jsonMediaType(ct); !isJSON {
+				t.Fatalf("non-JSON content type %q failed: %v", ct, err)
+			}
+			return
+		}
+		if _, isJSON := jsonMediaType(ct); !isJSON {
+			return
+		}
+		var v any
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatalf("Fingerprint accepted %q, which encoding/json rejects: %v", body, err)
+		}
+		for name, variant := range map[string][]byte{"reordered": reorder(t, body, false), "indented": reorder(t, body, true)} {
+			got, err := Fingerprint("POST", "POST /orders", ct, variant)
+			if err != nil || got != fp {
+				t.Fatalf("%s form %q of %q: fingerprint %q, %v; want %q", name, variant, body, got, err, fp)
+			}
+		}
+	})
+}
+
+// reorder re-encodes the JSON body with every object's members in reverse
+// order of name and numbers as written, indented or not.
+func reorder(t *testing.T, body string, indent bool) []byte {
+	t.Helper()
+	canon, err := CanonicalJSON([]byte(body))
+	if err != nil {
+		t.Fatalf("CanonicalJSON(%q): %v", body, err)
+	}
+	dec := json.NewDecoder(strings.NewReader(string(canon)))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("decode canonical form %q: %v", canon, err)
+	}
+	var b strings.Builder
+	writeReversed(&b, v, indent, 0)
+	return []byte(b.String())
+}
+
+func writeReversed(b *strings.Builder, v any, indent bool, depth int) {
+	nl := func(d int) {
+		if indent {
+			b.WriteString("\n" + strings.Repeat("\t", d))
+		}
+	}
+	switch x := v.(type) {
+	case map[string]any:
+		names := make([]string, 0, len(x))
+		for k := range x {
+			names = append(names, k)
+		}
+		// reverse of the canonical (sorted) order
+		for i := 0; i < len(names); i++ {
+			for j := i + 1; j < len(names); j++ {
+				if names[j] > names[i] {
+					names[i], names[j] = names[j], names[i]
+				}
+			}
+		}
+		b.WriteString("{")
+		for i, k := range names {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			nl(depth + 1)
+			kb, _ := json.Marshal(k)
+			b.Write(kb)
+			b.WriteString(" : ")
+			writeReversed(b, x[k], indent, depth+1)
+		}
+		nl(depth)
+		b.WriteString("}")
+	case []any:
+		b.WriteString("[ ")
+		for i, e := range x {
+			if i > 0 {
+				b.WriteString(" , ")
+			}
+			writeReversed(b, e, indent, depth+1)
+		}
+		b.WriteString(" ]")
+	case json.Number:
+		b.WriteString(string(x))
+	default:
+		vb, _ := json.Marshal(x)
+		b.Write(vb)
+	}
+}

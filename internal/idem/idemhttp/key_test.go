@@ -1,0 +1,125 @@
+package idemhttp
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestParseKey(t *testing.T) {
+	t.Parallel()
+	valid := []struct {
+		name, value, want string
+	}{
+		{"a bare key is the key itself", `abc-123`, "abc-123"},
+		{"a quoted key is the key inside the quotes", `"abc-123"`, "abc-123"},
+		{"a UUID works in either form", `"0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"`, "0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"},
+		{"an escaped double quote stands for a double quote", `"a\"b"`, `a"b`},
+		{"an escaped backslash stands for a backslash", `"a\\b"`, `a\b`},
+		{"spaces inside the quotes belong to the key", `" a b "`, " a b "},
+		{"spaces and tabs around the value are discarded", " \t\"abc\" \t", "abc"},
+		{"spaces around a bare key are discarded", "  abc  ", "abc"},
+		{"a bare key may hold any visible ASCII but quote, backslash and comma", "a:b/c;d=e*f{}~", "a:b/c;d=e*f{}~"},
+		{"a key of exactly 255 characters is accepted", strings.Repeat("k", 255), strings.Repeat("k", 255)},
+		{"a quoted key of 255 escaped characters is accepted", `"` + strings.Repeat(`\"`, 255) + `"`, strings.Repeat(`"`, 255)},
+	}
+	for _, tc := range valid {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseKey(tc.value)
+			if err != nil || got != tc.want {
+				t.Fatalf("ParseKey(%q) = %q, %v; want %q, nil", tc.value, got, err, tc.want)
+			}
+		})
+	}
+
+	invalid := []struct {
+		name, value, reason string
+	}{
+		{"an empty value is rejected", "", "empty"},
+		{"a value of only spaces is rejected", "   ", "empty"},
+		{"an empty quoted string is rejected", `""`, "empty"},
+		{"a 256-character key is rejected", strings.Repeat("k", 256), "longer than 255"},
+		{"a 256-character quoted key is rejected", `"` + strings.Repeat("k", 256) + `"`, "longer than 255"},
+		{"a huge value is rejected before it is parsed", strings.Repeat("k", 10000), "longer than 255"},
+		{"a control character is rejected", "ab\x01c", "control character"},
+		{"DEL is rejected", "ab\x7fc", "control character"},
+		{"a tab inside a quoted key is rejected", "\"a\tb\"", "control character"},
+		{"a non-ASCII character is rejected", "clé", "non-ASCII"},
+		{"a non-ASCII character inside quotes is rejected", `"clé"`, "non-ASCII"},
+		{"an unterminated quoted key is rejected", `"abc`, "no closing double quote"},
+		{"a quoted key ending in a backslash is rejected", `"abc\`, "inside an escape"},
+		{"an escape other than \\\" and \\\\ is rejected", `"a\nb"`, "backslash that is not followed"},
+		{"characters after the closing quote are rejected", `"abc"def`, "follow the closing"},
+		{"structured field parameters are rejected", `"abc";v=1`, "parameters"},
+		{"a list of quoted keys is rejected", `"abc", "def"`, "list"},
+		{"a list of bare keys is rejected", `abc,def`, "list"},
+		{"a comma inside a quoted key is rejected", `"a,b"`, "comma"},
+		{"a space inside a bare key is rejected", `abc def`, "quoted string"},
+		{"a double quote inside a bare key is rejected", `ab"c`, "double quote"},
+		{"a backslash inside a bare key is rejected", `ab\c`, "backslash"},
+	}
+	for _, tc := range invalid {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := ParseKey(tc.value)
+			var ke *KeyError
+			if !errors.As(err, &ke) {
+				t.Fatalf("ParseKey(%q) = %q, %v; want a *KeyError", tc.value, got, err)
+			}
+			if got != "" {
+				t.Errorf("ParseKey(%q) returned key %q with its error", tc.value, got)
+			}
+			if !strings.Contains(ke.Reason, tc.reason) {
+				t.Errorf("reason %q does not mention %q", ke.Reason, tc.reason)
+			}
+		})
+	}
+}
+
+func TestQuoteKeyRoundTrips(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"abc", `a"b`, `a\b`, " spaced ", `\"\\`, strings.Repeat(`"`, 255)} {
+		t.Run("the quoted form of "+key+" parses back to it", func(t *testing.T) {
+			t.Parallel()
+			if got, err := ParseKey(QuoteKey(key)); err != nil || got != key {
+				t.Fatalf("ParseKey(QuoteKey(%q)) = %q, %v", key, got, err)
+			}
+		})
+	}
+}
+
+// FuzzParseKey checks that ParseKey never panics, that what it accepts
+// obeys the key rules, and that a valid key names the same key quoted and,
+// where it can be written so, bare.
+func FuzzParseKey(f *testing.F) {
+	for _, s := range []string{"abc", `"abc"`, `"a\"b\\c"`, ` "x" `, `"a,b"`, `abc;v=1`, "", `"`, `\`, "k\x00", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, v string) {
+		key, err := ParseKey(v)
+		if err != nil {
+			var ke *KeyError
+			if !errors.As(err, &ke) || ke.Reason == "" || key != "" {
+				t.Fatalf("ParseKey(%q) = %q, %v: want \"\" and a *KeyError with a reason", v, key, err)
+			}
+			return
+		}
+		if key == "" || len(key) > MaxKeyLen {
+			t.Fatalf("ParseKey(%q) accepted a key of length %d", v, len(key))
+		}
+		for i := 0; i < len(key); i++ {
+			if key[i] < 0x20 || key[i] > 0x7e || key[i] == ',' {
+				t.Fatalf("ParseKey(%q) accepted byte %#x", v, key[i])
+			}
+		}
+		if got, err := ParseKey(QuoteKey(key)); err != nil || got != key {
+			t.Fatalf("quoted form of %q parses to %q, %v", key, got, err)
+		}
+		if !strings.ContainsAny(key, " \"\\") {
+			if got, err := ParseKey(key); err != nil || got != key {
+				t.Fatalf("bare form of %q parses to %q, %v", key, got, err)
+			}
+		}
+	})
+}
