@@ -1,0 +1,483 @@
+package deploytest_test
+
+import (
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/internal/deploytest"
+	"github.com/parcelhq/orderservice/internal/idem"
+	"github.com/parcelhq/orderservice/internal/orders"
+)
+
+const functionID = "CreateOrderFunction" // the Makefile's build-CreateOrderFunction
+
+// Expected DynamoDB actions per table: exactly the item actions the code
+// makes (transactions are authorised per item as these actions).
+var (
+	ordersActions = []string{"dynamodb:GetItem", "dynamodb:PutItem"}
+	idemActions   = []string{"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+)
+
+type template struct {
+	root       map[string]any
+	resources  map[string]any
+	parameters map[string]any
+	globals    map[string]any
+}
+
+func loadTemplate(t *testing.T) template {
+	t.Helper()
+	root, err := deploytest.LoadCFN("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := template{root: root}
+	tpl.resources, _ = root["Resources"].(map[string]any)
+	tpl.parameters, _ = root["Parameters"].(map[string]any)
+	tpl.globals, _ = root["Globals"].(map[string]any)
+	if len(tpl.resources) == 0 {
+		t.Fatal("template.yaml has no Resources")
+	}
+	return tpl
+}
+
+func (tpl template) resource(t *testing.T, id string) (typ string, props map[string]any) {
+	t.Helper()
+	r, ok := tpl.resources[id].(map[string]any)
+	if !ok {
+		t.Fatalf("template.yaml has no resource %s", id)
+	}
+	typ, _ = r["Type"].(string)
+	props, _ = r["Properties"].(map[string]any)
+	if strings.HasPrefix(typ, "AWS::Serverless::") {
+		props = deploytest.MergeGlobals(tpl.globals, strings.TrimPrefix(typ, "AWS::Serverless::"), props)
+	}
+	return typ, props
+}
+
+func (tpl template) function(t *testing.T) map[string]any {
+	t.Helper()
+	typ, props := tpl.resource(t, functionID)
+	if typ != "AWS::Serverless::Function" {
+		t.Fatalf("%s is a %s, want AWS::Serverless::Function", functionID, typ)
+	}
+	return props
+}
+
+// refName returns the name v refers to with a Ref, or "".
+func refName(v any) string {
+	m, _ := v.(map[string]any)
+	s, _ := m["Ref"].(string)
+	return s
+}
+
+// getAttName returns the resource and attribute of a Fn::GetAtt v, or "".
+func getAttName(v any) (string, string) {
+	m, _ := v.(map[string]any)
+	ga, _ := m["Fn::GetAtt"].([]any)
+	if len(ga) != 2 {
+		return "", ""
+	}
+	r, _ := ga[0].(string)
+	a, _ := ga[1].(string)
+	return r, a
+}
+
+func path(v any, keys ...string) any {
+	for _, k := range keys {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[k]
+	}
+	return v
+}
+
+func TestTemplateReferencesResolve(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	refs := deploytest.References(tpl.root)
+	if len(refs) == 0 {
+		t.Fatal("found no references at all; the YAML reader lost the intrinsic tags")
+	}
+	for _, r := range refs {
+		t.Run(r.Kind+" "+r.Name+" names a resource, parameter or pseudo-parameter", func(t *testing.T) {
+			_, isRes := tpl.resources[r.Name]
+			_, isParam := tpl.parameters[r.Name]
+			switch {
+			case r.Kind == "Fn::GetAtt" && !isRes:
+				t.Errorf("!GetAtt %s.%s: no resource %s", r.Name, r.Attr, r.Name)
+			case r.Attr != "" && !isRes:
+				t.Errorf("${%s.%s}: no resource %s", r.Name, r.Attr, r.Name)
+			case !isRes && !isParam && !deploytest.PseudoParameters[r.Name]:
+				t.Errorf("%s %s: no such resource, parameter or pseudo-parameter", r.Kind, r.Name)
+			}
+		})
+	}
+}
+
+func TestTemplateFunctionIsBuiltAndRunAsTheMakefileExpects(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	fn := tpl.function(t)
+	meta := path(tpl.resources[functionID], "Metadata", "BuildMethod")
+
+	makefile, err := os.ReadFile(filepath.Join(deploytest.RepoRoot(), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		got  any
+		want any
+	}{
+		{"the handler is the bootstrap binary", fn["Handler"], "bootstrap"},
+		{"the runtime is provided.al2023", fn["Runtime"], "provided.al2023"},
+		{"sam build runs the Makefile", meta, "makefile"},
+		{"the code is the repository root, where the Makefile is", fn["CodeUri"], "."},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+	t.Run("the architecture is arm64 only, as the Makefile builds", func(t *testing.T) {
+		arch, _ := fn["Architectures"].([]any)
+		if len(arch) != 1 || arch[0] != "arm64" {
+			t.Errorf("Architectures = %v, want [arm64]", fn["Architectures"])
+		}
+		if !strings.Contains(string(makefile), "GOARCH_LAMBDA ?= arm64") {
+			t.Error("the Makefile no longer builds for arm64 by default")
+		}
+	})
+	t.Run("the Makefile has the target sam build calls", func(t *testing.T) {
+		if !regexp.MustCompile(`(?m)^build-` + functionID + `:`).Match(makefile) {
+			t.Errorf("Makefile has no target build-%s", functionID)
+		}
+	})
+	t.Run("the timeout is positive and below API Gateway's 30 s integration limit", func(t *testing.T) {
+		to, _ := fn["Timeout"].(int)
+		if to <= 0 || to >= 30 {
+			t.Errorf("Timeout = %v", fn["Timeout"])
+		}
+	})
+	t.Run("logs are JSON at the LogLevel parameter's level", func(t *testing.T) {
+		if got := path(fn, "LoggingConfig", "LogFormat"); got != "JSON" {
+			t.Errorf("LogFormat = %v", got)
+		}
+		if got := refName(path(fn, "LoggingConfig", "ApplicationLogLevel")); got != "LogLevel" {
+			t.Errorf("ApplicationLogLevel refers to %q, want the LogLevel parameter", got)
+		}
+	})
+}
+
+func TestTemplateRoutesAreTheAppsRoutes(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	fn := tpl.function(t)
+	evs, _ := fn["Events"].(map[string]any)
+
+	want := []string{"$default"}
+	for _, r := range app.Routes {
+		want = append(want, r.Key())
+	}
+	var got []string
+	for name, e := range evs {
+		if path(e, "Type") != "HttpApi" {
+			t.Errorf("event %s is a %v, want HttpApi", name, path(e, "Type"))
+			continue
+		}
+		props, _ := path(e, "Properties").(map[string]any)
+		method, _ := props["Method"].(string)
+		p, _ := props["Path"].(string)
+		switch {
+		case method == "" && p == "": // SAM's way of declaring the $default route
+			got = append(got, "$default")
+		default:
+			got = append(got, strings.ToUpper(method)+" "+p)
+		}
+		api := refName(props["ApiId"])
+		if typ, _ := tpl.resource(t, api); typ != "AWS::Serverless::HttpApi" {
+			t.Errorf("event %s: ApiId refers to %q, a %s, want an AWS::Serverless::HttpApi", name, api, typ)
+		}
+		if v, ok := props["PayloadFormatVersion"]; ok && v != "2.0" {
+			t.Errorf("event %s: PayloadFormatVersion %v, want 2.0 (app.LambdaHandler reads 2.0 events)", name, v)
+		}
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("HttpApi events declare\n  %q\nwant app.Routes plus $default:\n  %q", got, want)
+	}
+}
+
+// Not parallel: it sets the environment to ask app.ConfigFromEnv.
+func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
+	tpl := loadTemplate(t)
+	fn := tpl.function(t)
+	vars, _ := path(fn, "Environment", "Variables").(map[string]any)
+
+	t.Run("the function gets exactly the environment variables app.ConfigFromEnv and ddb.NewClient read", func(t *testing.T) {
+		want := append([]string{ddb.EndpointEnv}, app.EnvVars...)
+		var got []string
+		for k := range vars {
+			got = append(got, k)
+		}
+		sort.Strings(got)
+		sort.Strings(want)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("Environment.Variables = %v, want %v", got, want)
+		}
+	})
+
+	defs := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency"}.Tables()
+	tables := []struct {
+		env  string
+		def  ddb.Table
+		role string
+	}{
+		{app.EnvOrdersTable, orders.TableDefinition("orders"), "orders"},
+		{app.EnvIdempotencyTable, idem.TableDefinition("idempotency"), "idempotency"},
+	}
+	t.Run("app.Config.Tables are the two tables the template declares", func(t *testing.T) {
+		if len(defs) != len(tables) {
+			t.Fatalf("app.Config.Tables has %d tables, the template check knows %d", len(defs), len(tables))
+		}
+		for i := range defs {
+			if defs[i] != tables[i].def {
+				t.Errorf("app.Config.Tables()[%d] = %+v, want %+v", i, defs[i], tables[i].def)
+			}
+		}
+	})
+	for _, tc := range tables {
+		t.Run("the "+tc.role+" table is keyed and expires as the Go definition says", func(t *testing.T) {
+			id := refName(vars[tc.env])
+			typ, props := tpl.resource(t, id)
+			if typ != "AWS::DynamoDB::Table" {
+				t.Fatalf("%s refers to %q, a %s, want an AWS::DynamoDB::Table", tc.env, id, typ)
+			}
+			if props["BillingMode"] != "PAY_PER_REQUEST" {
+				t.Errorf("BillingMode = %v, want PAY_PER_REQUEST", props["BillingMode"])
+			}
+			ks, _ := props["KeySchema"].([]any)
+			if len(ks) != 1 || path(ks[0], "KeyType") != "HASH" || path(ks[0], "AttributeName") != tc.def.PartitionKey {
+				t.Errorf("KeySchema = %v, want one HASH key %q", props["KeySchema"], tc.def.PartitionKey)
+			}
+			ads, _ := props["AttributeDefinitions"].([]any)
+			if len(ads) != 1 || path(ads[0], "AttributeName") != tc.def.PartitionKey || path(ads[0], "AttributeType") != "S" {
+				t.Errorf("AttributeDefinitions = %v, want %q of type S", props["AttributeDefinitions"], tc.def.PartitionKey)
+			}
+			ttl, hasTTL := props["TimeToLiveSpecification"]
+			switch {
+			case tc.def.TTLAttribute == "" && hasTTL:
+				t.Errorf("TimeToLiveSpecification = %v, but the Go definition has no TTL", ttl)
+			case tc.def.TTLAttribute != "" && (path(ttl, "AttributeName") != tc.def.TTLAttribute || path(ttl, "Enabled") != true):
+				t.Errorf("TimeToLiveSpecification = %v, want enabled on %q", ttl, tc.def.TTLAttribute)
+			}
+		})
+	}
+
+	t.Run("the two table variables name two different tables", func(t *testing.T) {
+		if a, b := refName(vars[app.EnvOrdersTable]), refName(vars[app.EnvIdempotencyTable]); a == b {
+			t.Errorf("both refer to %q", a)
+		}
+	})
+
+	t.Run("the retention is the IdempotencyRetention parameter, defaulting to app's default", func(t *testing.T) {
+		p := refName(vars[app.EnvIdempotencyTTL])
+		if p != "IdempotencyRetention" {
+			t.Fatalf("%s refers to %q, want the IdempotencyRetention parameter", app.EnvIdempotencyTTL, p)
+		}
+		def, _ := path(tpl.parameters, p, "Default").(string)
+		d, err := time.ParseDuration(def)
+		if err != nil || d <= 0 {
+			t.Fatalf("Default %q is not a positive Go duration", def)
+		}
+		t.Setenv(app.EnvIdempotencyTTL, "")
+		cfg, err := app.ConfigFromEnv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d != cfg.Retention {
+			t.Errorf("template default %v, app default %v", d, cfg.Retention)
+		}
+	})
+
+	t.Run("the retention pattern accepts Go durations and refuses what app would reject", func(t *testing.T) {
+		pat, _ := path(tpl.parameters, "IdempotencyRetention", "AllowedPattern").(string)
+		re, err := regexp.Compile(pat)
+		if err != nil {
+			t.Fatalf("AllowedPattern %q: %v", pat, err)
+		}
+		for _, ok := range []string{"24h", "72h", "90m", "1h30m", "1.5h", "3600s"} {
+			if !re.MatchString(ok) {
+				t.Errorf("pattern refuses %q", ok)
+			}
+			t.Setenv(app.EnvIdempotencyTTL, ok)
+			if _, err := app.ConfigFromEnv(); err != nil {
+				t.Errorf("app refuses %q, which the pattern accepts: %v", ok, err)
+			}
+		}
+		for _, bad := range []string{"", "24", "1d", "-1h", "24 h", "h", "24hours"} {
+			if re.MatchString(bad) {
+				t.Errorf("pattern accepts %q", bad)
+			}
+		}
+	})
+
+	t.Run("the deployed function talks to AWS's DynamoDB endpoint", func(t *testing.T) {
+		if v, ok := vars[ddb.EndpointEnv]; !ok || v != "" {
+			t.Errorf("%s = %v; it must be declared (so sam local --env-vars can set it) and empty", ddb.EndpointEnv, v)
+		}
+	})
+
+	t.Run("every allowed idempotency mode is one app accepts, and the default is app's", func(t *testing.T) {
+		if p := refName(vars[app.EnvIdempotencyMode]); p != "IdempotencyMode" {
+			t.Fatalf("%s refers to %q, want the IdempotencyMode parameter", app.EnvIdempotencyMode, p)
+		}
+		allowed, _ := path(tpl.parameters, "IdempotencyMode", "AllowedValues").([]any)
+		if len(allowed) == 0 {
+			t.Fatal("IdempotencyMode has no AllowedValues")
+		}
+		for _, v := range allowed {
+			t.Setenv(app.EnvIdempotencyMode, v.(string))
+			if _, err := app.ConfigFromEnv(); err != nil {
+				t.Errorf("IdempotencyMode allows %v: %v", v, err)
+			}
+		}
+		t.Setenv(app.EnvIdempotencyMode, "")
+		def, _ := app.ConfigFromEnv()
+		t.Setenv(app.EnvIdempotencyMode, path(tpl.parameters, "IdempotencyMode", "Default").(string))
+		got, err := app.ConfigFromEnv()
+		if err != nil || got.Mode != def.Mode {
+			t.Errorf("template default mode %v (%v), app default %v", got.Mode, err, def.Mode)
+		}
+	})
+
+	t.Run("every allowed log level is one the logger understands", func(t *testing.T) {
+		if p := refName(vars[app.EnvLogLevel]); p != "LogLevel" {
+			t.Fatalf("%s refers to %q, want the LogLevel parameter", app.EnvLogLevel, p)
+		}
+		allowed, _ := path(tpl.parameters, "LogLevel", "AllowedValues").([]any)
+		if len(allowed) == 0 {
+			t.Fatal("LogLevel has no AllowedValues")
+		}
+		for _, v := range allowed {
+			var l slog.Level
+			if err := l.UnmarshalText([]byte(v.(string))); err != nil {
+				t.Errorf("LogLevel allows %v: %v", v, err)
+			}
+		}
+	})
+}
+
+func TestTemplatePolicyIsLeastPrivilege(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	fn := tpl.function(t)
+	vars, _ := path(fn, "Environment", "Variables").(map[string]any)
+	want := map[string][]string{
+		refName(vars[app.EnvOrdersTable]):      ordersActions,
+		refName(vars[app.EnvIdempotencyTable]): idemActions,
+	}
+
+	policies, _ := fn["Policies"].([]any)
+	if len(policies) == 0 {
+		t.Fatal("the function has no Policies")
+	}
+	got := map[string][]string{}
+	for i, p := range policies {
+		doc, ok := p.(map[string]any)
+		stmts, _ := doc["Statement"].([]any)
+		if !ok || len(stmts) == 0 {
+			t.Errorf("policy %d is not an inline policy document (managed policies and SAM policy templates grant more than the code needs): %v", i, p)
+			continue
+		}
+		for j, s := range stmts {
+			if path(s, "Effect") != "Allow" {
+				continue
+			}
+			var actions []string
+			switch a := path(s, "Action").(type) {
+			case string:
+				actions = []string{a}
+			case []any:
+				for _, x := range a {
+					actions = append(actions, x.(string))
+				}
+			}
+			resources := path(s, "Resource")
+			if one, ok := resources.([]any); ok && len(one) == 1 {
+				resources = one[0]
+			}
+			table, attr := getAttName(resources)
+			if attr != "Arn" || want[table] == nil {
+				t.Errorf("statement %d.%d grants on %v: only !GetAtt <table>.Arn of the orders or idempotency table is allowed (no indexes, streams or wildcards)", i, j, resources)
+				continue
+			}
+			for _, a := range actions {
+				if strings.Contains(a, "*") {
+					t.Errorf("statement %d.%d: wildcard action %q", i, j, a)
+				}
+			}
+			got[table] = append(got[table], actions...)
+		}
+	}
+	for table, acts := range want {
+		t.Run("the function may use exactly the actions the code makes on "+table, func(t *testing.T) {
+			g := append([]string(nil), got[table]...)
+			sort.Strings(g)
+			if strings.Join(g, ",") != strings.Join(acts, ",") {
+				t.Errorf("actions on %s = %v, want %v", table, g, acts)
+			}
+		})
+	}
+}
+
+func TestTemplateOutputs(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	fn := tpl.function(t)
+	vars, _ := path(fn, "Environment", "Variables").(map[string]any)
+	outputs, _ := tpl.root["Outputs"].(map[string]any)
+
+	cases := []struct{ name, output, ref string }{
+		{"the orders table's name is an output", "OrdersTableName", refName(vars[app.EnvOrdersTable])},
+		{"the idempotency table's name is an output", "IdempotencyTableName", refName(vars[app.EnvIdempotencyTable])},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := refName(path(outputs, c.output, "Value")); got != c.ref {
+				t.Errorf("Outputs.%s refers to %q, want %q", c.output, got, c.ref)
+			}
+		})
+	}
+	t.Run("the API URL is an output built from the HTTP API", func(t *testing.T) {
+		refs := deploytest.References(path(outputs, "ApiUrl", "Value"))
+		var apiRef bool
+		for _, r := range refs {
+			if deploytest.PseudoParameters[r.Name] {
+				continue
+			}
+			if typ, _ := tpl.resource(t, r.Name); typ == "AWS::Serverless::HttpApi" {
+				apiRef = true
+			} else {
+				t.Errorf("ApiUrl refers to %s, a %s", r.Name, typ)
+			}
+		}
+		if !apiRef {
+			t.Error("ApiUrl does not refer to the HTTP API")
+		}
+	})
+}
