@@ -115,6 +115,9 @@ func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn fun
 		g.release(ctx, att, req)
 	})
 	writes := uow.Close()
+	if errors.Is(err, ErrTooManyWrites) {
+		g.emit(ctx, Event{Kind: TooLarge, ID: att.id, Scope: req.Scope, Err: err})
+	}
 	if err != nil {
 		g.release(ctx, att, req)
 		return Result{}, err

@@ -18,6 +18,9 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 	uow := ddb.NewUnitOfWork(1)
 	out, err := callFn(ddb.WithUnitOfWork(ctx, uow), fn, func() { uow.Close() })
 	writes := uow.Close()
+	if errors.Is(err, ErrTooManyWrites) {
+		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
+	}
 	if err != nil {
 		return Result{}, err
 	}

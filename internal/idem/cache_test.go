@@ -1,0 +1,142 @@
+package idem_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/idem"
+)
+
+// deleteRecord removes r's record from the table behind the guard's back,
+// so only the cache can still answer it.
+func (e *env) deleteRecord(r idem.Request) {
+	e.t.Helper()
+	_, err := e.client.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(e.table),
+		Key:       map[string]types.AttributeValue{idem.AttrID: &types.AttributeValueMemberS{Value: idem.RecordID(r.Scope, r.Key)}},
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func TestCache(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+
+	t.Run("a replayed record is served from the cache without the table", func(t *testing.T) {
+		t.Parallel()
+		var ev events
+		g := e.guard(idem.Config{Cache: idem.NewCache(10, 1<<20), Observer: ev.observe})
+		r := req(uniqueKey(t), "fp")
+		var runs atomic.Int32
+		mustDo(t, g, r, respond(&runs, []byte("v")))
+		mustDo(t, g, r, respond(&runs, nil)) // hit from the table fills the cache
+		e.deleteRecord(r)
+		res := mustDo(t, g, r, respond(&runs, nil))
+		if !res.Replayed || string(res.Response) != "v" || runs.Load() != 1 {
+			t.Fatalf("replayed=%v response=%q runs=%d, want a cached replay", res.Replayed, res.Response, runs.Load())
+		}
+		if last := ev.list[len(ev.list)-1]; last.Kind != idem.Hit || !last.Cached {
+			t.Fatalf("last event %+v, want a cached Hit", last)
+		}
+		r.Fingerprint = "other"
+		if _, err := g.Do(context.Background(), r, respond(&runs, nil)); !errors.Is(err, idem.ErrMismatch) {
+			t.Fatalf("cached record with another fingerprint: err = %v, want ErrMismatch", err)
+		}
+	})
+
+	t.Run("an in-progress record is never cached", func(t *testing.T) {
+		t.Parallel()
+		c := idem.NewCache(10, 1<<20)
+		g := e.guard(idem.Config{Cache: c})
+		r := req(uniqueKey(t), "fp")
+		holding, done := holdLease(t, g, r)
+		<-holding
+		var runs atomic.Int32
+		if _, err := g.Do(context.Background(), r, respond(&runs, nil)); !errors.Is(err, idem.ErrInProgress) {
+			t.Fatalf("err = %v, want ErrInProgress", err)
+		}
+		if c.Len() != 0 {
+			t.Fatalf("cache holds %d records after a conflict, want 0", c.Len())
+		}
+		done()
+		if res := mustDo(t, g, r, respond(&runs, nil)); !res.Replayed || string(res.Response) != "first" {
+			t.Fatalf("after completion got %q (replayed %v)", res.Response, res.Replayed)
+		}
+	})
+
+	t.Run("a cached record is not served once it is within the skew of expiry", func(t *testing.T) {
+		t.Parallel()
+		c := idem.NewCache(10, 1<<20)
+		r := req(uniqueKey(t), "fp")
+		var runs atomic.Int32
+		now := e.guard(idem.Config{Cache: c, Retention: time.Hour})
+		mustDo(t, now, r, respond(&runs, []byte("old")))
+		mustDo(t, now, r, respond(&runs, nil))
+		e.deleteRecord(r)
+		later := e.guard(idem.Config{Cache: c, Retention: time.Hour, Now: clock(time.Hour - time.Second)})
+		if res := mustDo(t, later, r, respond(&runs, []byte("new"))); res.Replayed || string(res.Response) != "new" {
+			t.Fatalf("got %q (replayed %v), want a fresh run, not the expiring cached record", res.Response, res.Replayed)
+		}
+	})
+
+	t.Run("the cache stays within its entry bound, evicting the least recently used", func(t *testing.T) {
+		t.Parallel()
+		c := idem.NewCache(2, 1<<20)
+		g := e.guard(idem.Config{Cache: c})
+		var runs atomic.Int32
+		var reqs []idem.Request
+		for i := range 3 {
+			r := req(uniqueKey(t), "fp")
+			reqs = append(reqs, r)
+			mustDo(t, g, r, respond(&runs, []byte{byte(i)}))
+			mustDo(t, g, r, respond(&runs, nil))
+		}
+		if c.Len() != 2 {
+			t.Fatalf("cache holds %d records, want 2", c.Len())
+		}
+		for _, r := range reqs {
+			e.deleteRecord(r)
+		}
+		before := runs.Load()
+		mustDo(t, g, reqs[0], respond(&runs, nil))
+		if runs.Load() != before+1 {
+			t.Fatal("the evicted record was served")
+		}
+		if res := mustDo(t, g, reqs[2], respond(&runs, nil)); !res.Replayed {
+			t.Fatal("the most recent record was not served from the cache")
+		}
+	})
+
+	t.Run("the cache stays within its byte bound", func(t *testing.T) {
+		t.Parallel()
+		c := idem.NewCache(100, 10_000)
+		g := e.guard(idem.Config{Cache: c})
+		var runs atomic.Int32
+		for range 5 {
+			r := req(uniqueKey(t), "fp")
+			mustDo(t, g, r, respond(&runs, randomBytes(3000)))
+			mustDo(t, g, r, respond(&runs, nil))
+			if c.Bytes() > 10_000 {
+				t.Fatalf("cache holds %d bytes, bound 10000", c.Bytes())
+			}
+		}
+		if c.Len() == 0 || c.Len() > 3 {
+			t.Fatalf("cache holds %d records of 3000 bytes within 10000", c.Len())
+		}
+		r := req(uniqueKey(t), "fp")
+		mustDo(t, g, r, respond(&runs, randomBytes(20_000)))
+		mustDo(t, g, r, respond(&runs, nil))
+		if c.Bytes() > 10_000 {
+			t.Fatal("a record larger than the bound was cached")
+		}
+	})
+}
