@@ -1,0 +1,128 @@
+// Command serve runs the order API on this machine without SAM or Docker:
+// the same handler the Lambda bootstrap registers (app.LambdaHandler around
+// app.New), invoked through local/apigw, which builds the API Gateway HTTP
+// API events and Lambda contexts the function gets in AWS.
+//
+//	make local    # starts DynamoDB Local, then this, and stops both on Ctrl-C
+//
+// Environment: DYNAMODB_ENDPOINT (required: serve never talks to AWS's
+// DynamoDB), API_ADDR (default 127.0.0.1:3000; port 0 picks a free one), and
+// the function's own variables (ORDERS_TABLE, IDEMPOTENCY_TABLE,
+// IDEMPOTENCY_TTL, IDEMPOTENCY_MODE, LOG_LEVEL; see app.ConfigFromEnv). The
+// tables are created if missing.
+//
+// When the server is ready it prints one line to stderr,
+// "serve: listening on http://ADDR". SIGINT or SIGTERM shuts it down
+// gracefully (requests in flight finish, for up to 5 s) and it exits 0.
+//
+// With -tables-only it creates the tables and exits: the set-up step for
+// `sam local start-api`, whose container does not create tables.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/local/apigw"
+)
+
+// AddrEnv names the variable holding the address to listen on.
+const AddrEnv = "API_ADDR"
+
+const defaultAddr = "127.0.0.1:3000"
+
+func main() {
+	tablesOnly := flag.Bool("tables-only", false, "create the tables and exit")
+	timeout := flag.Duration("timeout", 10*time.Second, "function timeout: each invocation's context deadline (template.yaml's Timeout)")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *tablesOnly, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "serve:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, tablesOnly bool, timeout time.Duration) error {
+	if os.Getenv(ddb.EndpointEnv) == "" {
+		return fmt.Errorf("%s is not set; run `make local` (it starts DynamoDB Local), or set it to a DynamoDB Local endpoint such as http://127.0.0.1:8000 — serve never uses AWS's DynamoDB", ddb.EndpointEnv)
+	}
+	cfg, err := app.ConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	logger := app.NewLogger(os.Stdout, cfg.LogLevel)
+	client, err := ddb.NewClient(ctx)
+	if err != nil {
+		return err
+	}
+	setup, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	for _, t := range cfg.Tables() {
+		if err := ddb.EnsureTable(setup, client, t); err != nil {
+			return fmt.Errorf("%w (is DynamoDB Local running at %s?)", err, os.Getenv(ddb.EndpointEnv))
+		}
+	}
+	if tablesOnly {
+		fmt.Fprintf(os.Stderr, "serve: tables %s and %s ready at %s\n", cfg.OrdersTable, cfg.IdempotencyTable, os.Getenv(ddb.EndpointEnv))
+		return nil
+	}
+
+	h, err := app.New(ctx, cfg, client, logger)
+	if err != nil {
+		return err
+	}
+	routes := []string{apigw.DefaultRouteKey}
+	for _, r := range app.Routes {
+		routes = append(routes, r.Key())
+	}
+	adapter, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: routes, Timeout: timeout, Logger: logger})
+	if err != nil {
+		return err
+	}
+
+	addr := os.Getenv(AddrEnv)
+	if addr == "" {
+		addr = defaultAddr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (set %s to another address)", addr, err, AddrEnv)
+	}
+	srv := &http.Server{
+		Handler:           adapter,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	fmt.Fprintf(os.Stderr, "serve: listening on http://%s (DynamoDB %s, tables %s and %s)\n",
+		ln.Addr(), os.Getenv(ddb.EndpointEnv), cfg.OrdersTable, cfg.IdempotencyTable)
+
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	fmt.Fprintln(os.Stderr, "serve: shutting down")
+	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
