@@ -3,34 +3,50 @@ package app
 import (
 	"fmt"
 	"os"
+	"strings"
 	"time"
+
+	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/internal/idem"
+	"github.com/parcelhq/orderservice/internal/orders"
 )
 
 // Environment variables the function reads. template.yaml sets them and a
-// test checks that it sets no other.
+// test checks that it sets no other (DYNAMODB_ENDPOINT, ddb.EndpointEnv, is
+// for local runs only and read by ddb.NewClient).
 const (
 	EnvOrdersTable      = "ORDERS_TABLE"
 	EnvIdempotencyTable = "IDEMPOTENCY_TABLE"
 	EnvIdempotencyTTL   = "IDEMPOTENCY_TTL"
+	EnvIdempotencyMode  = "IDEMPOTENCY_MODE"
 	EnvLogLevel         = "LOG_LEVEL"
 )
+
+// EnvVars lists every variable ConfigFromEnv reads.
+var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel}
 
 // Config is everything the function is configured with.
 type Config struct {
 	OrdersTable      string
 	IdempotencyTable string
-	Retention        time.Duration // how long an idempotency key is remembered
-	LogLevel         string
+	// Retention is how long an idempotency key and its stored response are
+	// remembered (the published policy: 24h by default).
+	Retention time.Duration
+	// Mode is how POST /orders is guarded: idem.Lease (default) or
+	// idem.Optimistic, which is valid here because the create handler's
+	// only side effect is its DynamoDB write.
+	Mode     idem.Mode
+	LogLevel string
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
-// idempotency, 24h and INFO. It fails on a retention that is not a positive
-// Go duration.
+// idempotency, 24h, lease and INFO. It fails on a retention that is not a
+// positive Go duration and on a mode other than "lease" or "optimistic".
 func ConfigFromEnv() (Config, error) {
 	c := Config{
 		OrdersTable:      envOr(EnvOrdersTable, "orders"),
 		IdempotencyTable: envOr(EnvIdempotencyTable, "idempotency"),
-		Retention:        24 * time.Hour,
+		Retention:        idem.DefaultRetention,
 		LogLevel:         envOr(EnvLogLevel, "INFO"),
 	}
 	if v := os.Getenv(EnvIdempotencyTTL); v != "" {
@@ -40,7 +56,25 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.Retention = d
 	}
+	switch m := strings.ToLower(os.Getenv(EnvIdempotencyMode)); m {
+	case "", "lease":
+		c.Mode = idem.Lease
+	case "optimistic":
+		c.Mode = idem.Optimistic
+	default:
+		return Config{}, fmt.Errorf("app: %s=%q: want lease or optimistic", EnvIdempotencyMode, m)
+	}
 	return c, nil
+}
+
+// Tables returns the definitions of the service's tables under the
+// configured names: the one description from which local tables, test tables
+// and the template check are made.
+func (c Config) Tables() []ddb.Table {
+	return []ddb.Table{
+		orders.TableDefinition(c.OrdersTable),
+		idem.TableDefinition(c.IdempotencyTable),
+	}
 }
 
 func envOr(name, def string) string {

@@ -10,10 +10,13 @@ type Route struct {
 // Key returns the route key API Gateway puts in the event ("POST /orders").
 func (r Route) Key() string { return r.Method + " " + r.Path }
 
+// The routes the function serves.
+var (
+	RouteCreateOrder = Route{Method: "POST", Path: "/orders"}
+	RouteGetOrder    = Route{Method: "GET", Path: "/orders/{order_id}"}
+)
+
 // Routes are the routes the function serves. template.yaml declares exactly
 // these (plus a $default route, so that any other request reaches the
 // function and gets a problem+json 404/405 instead of API Gateway's own).
-var Routes = []Route{
-	{Method: "POST", Path: "/orders"},
-	{Method: "GET", Path: "/orders/{order_id}"},
-}
+var Routes = []Route{RouteCreateOrder, RouteGetOrder}

@@ -1,0 +1,234 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/awslabs/aws-lambda-go-api-proxy/core"
+
+	"github.com/parcelhq/orderservice/internal/idem"
+	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
+	"github.com/parcelhq/orderservice/internal/problem"
+)
+
+// requestStats collects, for one request, what the idempotency guard and
+// middleware report, for its log line and metrics.
+type requestStats struct {
+	mu         sync.Mutex
+	outcome    idemhttp.Outcome
+	outcomeErr error
+	events     map[idem.EventKind]int
+}
+
+type statsKey struct{}
+
+func statsFrom(ctx context.Context) *requestStats {
+	s, _ := ctx.Value(statsKey{}).(*requestStats)
+	return s
+}
+
+// countEvent is the guard's Observer.
+func countEvent(ctx context.Context, e idem.Event) {
+	if s := statsFrom(ctx); s != nil {
+		s.mu.Lock()
+		s.events[e.Kind]++
+		s.mu.Unlock()
+	}
+}
+
+// noteOutcome is the middleware's OnOutcome.
+func noteOutcome(r *http.Request, o idemhttp.Outcome, err error) {
+	if s := statsFrom(r.Context()); s != nil {
+		s.mu.Lock()
+		s.outcome, s.outcomeErr = o, err
+		s.mu.Unlock()
+	}
+}
+
+// metricNames maps guard events to the CloudWatch metrics published for
+// them. Every request publishes all of them (0 when absent), so the series
+// have no gaps.
+var metricNames = []struct {
+	kind idem.EventKind
+	name string
+}{
+	{idem.Hit, "IdempotencyHits"},
+	{idem.Miss, "IdempotencyMisses"},
+	{idem.Conflict, "IdempotencyConflicts"},
+	{idem.Mismatch, "IdempotencyMismatches"},
+	{idem.LeaseTakeover, "IdempotencyLeaseTakeovers"},
+	{idem.CommitLost, "IdempotencyCommitsLost"},
+	{idem.StoreError, "IdempotencyStoreErrors"},
+}
+
+// metricsNamespace is the CloudWatch namespace of the service's metrics.
+const metricsNamespace = "OrderService"
+
+type emfMetric struct {
+	Name string `json:"Name"`
+	Unit string `json:"Unit"`
+}
+
+type emfDirective struct {
+	Namespace  string      `json:"Namespace"`
+	Dimensions [][]string  `json:"Dimensions"`
+	Metrics    []emfMetric `json:"Metrics"`
+}
+
+type emfMetadata struct {
+	Timestamp         int64          `json:"Timestamp"`
+	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
+}
+
+var emfMetrics = func() []emfMetric {
+	m := make([]emfMetric, len(metricNames))
+	for i, n := range metricNames {
+		m[i] = emfMetric{Name: n.name, Unit: "Count"}
+	}
+	return m
+}()
+
+// serviceName is the metrics dimension: the Lambda function's name, or
+// "orderservice" outside Lambda.
+var serviceName = func() string {
+	if n := os.Getenv("AWS_LAMBDA_FUNCTION_NAME"); n != "" {
+		return n
+	}
+	return "orderservice"
+}()
+
+// statusWriter remembers the status a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// logRequests writes one JSON line per request, after it was answered: the
+// Lambda and API Gateway request ids, method, path, status, outcome (created,
+// replayed, conflict, mismatch, invalid, found, not_found, unavailable,
+// failed), duration, and the idempotency metrics in CloudWatch Embedded
+// Metric Format, so that the line is also the request's metrics record.
+func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		stats := &requestStats{events: map[idem.EventKind]int{}}
+		r = r.WithContext(context.WithValue(r.Context(), statsKey{}, stats))
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+
+		stats.mu.Lock()
+		defer stats.mu.Unlock()
+		attrs := make([]slog.Attr, 0, 16+len(metricNames))
+		if lc, ok := lambdacontext.FromContext(r.Context()); ok {
+			attrs = append(attrs, slog.String("request_id", lc.AwsRequestID))
+		}
+		if gw, ok := core.GetAPIGatewayV2ContextFromContext(r.Context()); ok && gw.RequestID != "" {
+			attrs = append(attrs, slog.String("api_request_id", gw.RequestID))
+		}
+		outcome := describe(sw.status, stats.outcome)
+		attrs = append(attrs,
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", sw.status),
+			slog.String("outcome", outcome),
+			slog.Float64("duration_ms", float64(time.Since(start).Microseconds())/1000),
+		)
+		if stats.outcome != "" {
+			attrs = append(attrs, slog.String("idempotency", string(stats.outcome)))
+		}
+		if stats.outcomeErr != nil {
+			attrs = append(attrs, slog.String("error", stats.outcomeErr.Error()))
+		}
+		attrs = append(attrs,
+			slog.Any("_aws", emfMetadata{
+				Timestamp: time.Now().UnixMilli(),
+				CloudWatchMetrics: []emfDirective{{
+					Namespace: metricsNamespace, Dimensions: [][]string{{"Service"}}, Metrics: emfMetrics,
+				}},
+			}),
+			slog.String("Service", serviceName),
+		)
+		for _, m := range metricNames {
+			attrs = append(attrs, slog.Int(m.name, stats.events[m.kind]))
+		}
+		level := slog.LevelInfo
+		if sw.status >= 500 {
+			level = slog.LevelError
+		}
+		logger.LogAttrs(r.Context(), level, "request", attrs...)
+	})
+}
+
+// describe names a request's outcome for its log line.
+func describe(status int, o idemhttp.Outcome) string {
+	switch o {
+	case idemhttp.OutcomeStored, idemhttp.OutcomeReleased, idemhttp.OutcomeUnkeyed, "":
+		switch {
+		case o != "" && status >= 200 && status < 300:
+			return "created"
+		case status == http.StatusOK:
+			return "found"
+		case status == http.StatusNotFound:
+			return "not_found"
+		case status >= 500:
+			return "failed"
+		case status >= 400:
+			return "invalid"
+		}
+		return "ok"
+	case idemhttp.OutcomeReplayed:
+		return "replayed"
+	case idemhttp.OutcomeInProgress, idemhttp.OutcomeCommitLost, idemhttp.OutcomeWriteConflict:
+		return "conflict"
+	case idemhttp.OutcomeMismatch:
+		return "mismatch"
+	case idemhttp.OutcomeStoreError:
+		return "unavailable"
+	case idemhttp.OutcomeKeyMissing, idemhttp.OutcomeKeyInvalid, idemhttp.OutcomeBodyMalformed,
+		idemhttp.OutcomeBodyTooLarge, idemhttp.OutcomeCallerUnknown:
+		return "invalid"
+	}
+	return "failed"
+}
+
+// recoverPanics answers a panic that escaped a handler with 500 problem+json
+// (the idempotency middleware already handles its own route's panics and
+// releases the key). http.ErrAbortHandler is re-raised, as net/http expects.
+func recoverPanics(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			logger.ErrorContext(r.Context(), "handler panicked", "panic", fmt.Sprint(v))
+			problem.Write(w, problem.Problem{
+				Type: problem.Type(idemhttp.TypeInternal), Title: "Internal server error", Status: http.StatusInternalServerError,
+			})
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

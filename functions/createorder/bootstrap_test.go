@@ -1,0 +1,217 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/lambdatest"
+)
+
+const orderJSON = `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
+	`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
+	`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`
+
+// event builds an API Gateway HTTP API (payload 2.0) event the way API
+// Gateway does for the route routeKey.
+func event(method, path, routeKey string, headers map[string]string, body string, pathParams map[string]string) []byte {
+	h := map[string]string{"content-type": "application/json", "user-agent": "bootstrap-test"}
+	for k, v := range headers {
+		h[strings.ToLower(k)] = v
+	}
+	now := time.Now().UTC()
+	e := events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: routeKey, RawPath: path, Headers: h, Body: body, PathParameters: pathParams,
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			AccountID: "123456789012", APIID: "local", DomainName: "local.execute-api.us-east-1.amazonaws.com",
+			DomainPrefix: "local", Stage: "$default", RouteKey: routeKey, RequestID: "req-" + now.Format("150405.000000000"),
+			Time: now.Format("02/Jan/2006:15:04:05 -0700"), TimeEpoch: now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1", UserAgent: "bootstrap-test"},
+		},
+	}
+	b, _ := json.Marshal(e)
+	return b
+}
+
+// TestBootstrap runs the binary a user deploys (linux, static, -tags
+// lambda.norpc) against a Lambda Runtime API served by the test, and feeds it
+// the events of a client's session.
+func TestBootstrap(t *testing.T) {
+	t.Parallel()
+	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency"}
+	var tableEnv []string
+	for _, tbl := range cfg.Tables() {
+		made := ddbtest.Table(t, tbl)
+		switch tbl.Name {
+		case cfg.OrdersTable:
+			tableEnv = append(tableEnv, app.EnvOrdersTable+"="+made.Name)
+		case cfg.IdempotencyTable:
+			tableEnv = append(tableEnv, app.EnvIdempotencyTable+"="+made.Name)
+		}
+	}
+
+	bin := lambdatest.Build(t, "./functions/createorder")
+	if fi, err := os.Stat(bin); err == nil {
+		t.Logf("bootstrap size (GOARCH of this machine): %d bytes", fi.Size())
+	}
+	rt := lambdatest.Start(t, 10*time.Second)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append(append(rt.Env("createorder"), tableEnv...),
+		"DYNAMODB_ENDPOINT="+ddbtest.Endpoint(), "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "LOG_LEVEL=INFO")
+	logs, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = cmd.Stdout
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	logLines := make(chan string, 1024)
+	go func() {
+		sc := bufio.NewScanner(logs)
+		for sc.Scan() {
+			select {
+			case logLines <- sc.Text():
+			default:
+			}
+		}
+		close(logLines)
+	}()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+
+	invoke := func(t *testing.T, ev []byte) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
+		defer icancel()
+		out, err := rt.Invoke(ictx, ev)
+		if err != nil {
+			t.Fatalf("invoke: %v", err)
+		}
+		var resp events.APIGatewayV2HTTPResponse
+		if err := json.Unmarshal(out, &resp); err != nil {
+			t.Fatalf("response is not an API Gateway v2 response: %v\n%s", err, out)
+		}
+		return resp
+	}
+	header := func(r events.APIGatewayV2HTTPResponse, name string) string {
+		for k, v := range r.Headers {
+			if strings.EqualFold(k, name) {
+				return v
+			}
+		}
+		return ""
+	}
+	problemType := func(t *testing.T, r events.APIGatewayV2HTTPResponse) string {
+		t.Helper()
+		if ct := header(r, "Content-Type"); ct != "application/problem+json" {
+			t.Fatalf("Content-Type = %q, want application/problem+json; body %s", ct, r.Body)
+		}
+		var p struct{ Type string }
+		if err := json.Unmarshal([]byte(r.Body), &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.Type
+	}
+
+	key := map[string]string{"Idempotency-Key": "bootstrap-" + time.Now().Format("150405.000000000")}
+	var created events.APIGatewayV2HTTPResponse
+	var orderID string
+
+	t.Run("a create is answered 201 with the order", func(t *testing.T) {
+		created = invoke(t, event("POST", "/orders", "POST /orders", key, orderJSON, nil))
+		t.Logf("process start to first response: %s", time.Since(started))
+		if created.StatusCode != http.StatusCreated {
+			t.Fatalf("status %d, body %s", created.StatusCode, created.Body)
+		}
+		var o struct {
+			OrderID string `json:"order_id"`
+		}
+		if err := json.Unmarshal([]byte(created.Body), &o); err != nil || o.OrderID == "" {
+			t.Fatalf("body has no order_id: %s", created.Body)
+		}
+		orderID = o.OrderID
+		if loc := header(created, "Location"); loc != "/orders/"+orderID {
+			t.Fatalf("Location = %q", loc)
+		}
+		if header(created, "Idempotent-Replayed") != "" {
+			t.Fatal("first response carries Idempotent-Replayed")
+		}
+	})
+	if orderID == "" {
+		t.FailNow()
+	}
+
+	t.Run("a retry with the same key replays the same order byte for byte", func(t *testing.T) {
+		replay := invoke(t, event("POST", "/orders", "POST /orders", key, orderJSON, nil))
+		if replay.StatusCode != created.StatusCode || replay.Body != created.Body {
+			t.Fatalf("replay %d %s\nfirst  %d %s", replay.StatusCode, replay.Body, created.StatusCode, created.Body)
+		}
+		if header(replay, "Idempotent-Replayed") != "true" {
+			t.Fatalf("replay headers %v lack Idempotent-Replayed: true", replay.Headers)
+		}
+	})
+
+	t.Run("the same key with another body is 422", func(t *testing.T) {
+		other := strings.Replace(orderJSON, `"weight_kg":2.5`, `"weight_kg":3`, 1)
+		r := invoke(t, event("POST", "/orders", "POST /orders", key, other, nil))
+		if r.StatusCode != http.StatusUnprocessableEntity || !strings.HasSuffix(problemType(t, r), "/idempotency-key-reused") {
+			t.Fatalf("status %d, body %s", r.StatusCode, r.Body)
+		}
+	})
+
+	t.Run("a create without a key is 400", func(t *testing.T) {
+		r := invoke(t, event("POST", "/orders", "POST /orders", nil, orderJSON, nil))
+		if r.StatusCode != http.StatusBadRequest || !strings.HasSuffix(problemType(t, r), "/idempotency-key-missing") {
+			t.Fatalf("status %d, body %s", r.StatusCode, r.Body)
+		}
+	})
+
+	t.Run("the order can be read back as created", func(t *testing.T) {
+		r := invoke(t, event("GET", "/orders/"+orderID, "GET /orders/{order_id}", nil, "", map[string]string{"order_id": orderID}))
+		if r.StatusCode != http.StatusOK || r.Body != created.Body {
+			t.Fatalf("get: %d %s\nwant %s", r.StatusCode, r.Body, created.Body)
+		}
+	})
+
+	t.Run("it logs one JSON line per request, with the Lambda request id", func(t *testing.T) {
+		deadline := time.After(5 * time.Second)
+		var requestLines int
+		for requestLines < 5 {
+			select {
+			case line, ok := <-logLines:
+				if !ok {
+					t.Fatalf("log closed after %d request lines", requestLines)
+				}
+				var rec map[string]any
+				if json.Unmarshal([]byte(line), &rec) != nil {
+					t.Fatalf("log line is not JSON: %s", line)
+				}
+				if rec["message"] == "request" {
+					requestLines++
+					if id, _ := rec["request_id"].(string); id == "" {
+						t.Fatalf("request line without request_id: %s", line)
+					}
+				}
+			case <-deadline:
+				t.Fatalf("saw %d request log lines, want 5", requestLines)
+			}
+		}
+	})
+}
