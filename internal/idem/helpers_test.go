@@ -92,7 +92,9 @@ func str(item map[string]types.AttributeValue, attr string) string {
 	return ""
 }
 
-func req(key, fp string) idem.Request { return idem.Request{Scope: "tenant-1", Key: key, Fingerprint: fp} }
+func req(key, fp string) idem.Request {
+	return idem.Request{Scope: "tenant-1", Key: key, Fingerprint: fp}
+}
 
 func uniqueKey(t *testing.T) string {
 	return t.Name() + "-" + rand.Text()
