@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"testing"
 	"time"
 )
 
@@ -17,7 +16,7 @@ import (
 // CGO_ENABLED=0 (static), -tags lambda.norpc plus extra tags, -trimpath,
 // stripped; but for this machine's architecture, so that it runs here. It
 // returns the binary's path in a directory removed when t ends.
-func Build(t testing.TB, pkg string, tags ...string) string {
+func Build(t TB, pkg string, tags ...string) string {
 	t.Helper()
 	if runtime.GOOS != "linux" {
 		t.Fatalf("lambdatest: a Lambda bootstrap runs on linux; this is %s", runtime.GOOS)
@@ -37,7 +36,7 @@ func Build(t testing.TB, pkg string, tags ...string) string {
 	return out
 }
 
-func moduleRoot(t testing.TB) string {
+func moduleRoot(t TB) string {
 	t.Helper()
 	b, err := exec.Command("go", "env", "GOMOD").Output()
 	gomod := string(bytes.TrimSpace(b))

@@ -14,9 +14,17 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB this package uses, so that a program (the
+// benchmark report) can use it too.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
 
 // Runtime is a Lambda Runtime API server. Its zero value is not usable; call
 // Start.
@@ -48,11 +56,11 @@ func (e *InvocationError) Error() string { return e.Type + ": " + e.Message }
 
 // Start serves the Runtime API on a free 127.0.0.1 port until t ends.
 // Invocations get a deadline of timeout (the function's configured timeout).
-func Start(t testing.TB, timeout time.Duration) *Runtime {
+func Start(t TB, timeout time.Duration) *Runtime {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("lambdatest: %v", err)
 	}
 	r := &Runtime{
 		addr:    l.Addr().String(),
