@@ -90,6 +90,11 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 			g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: derr})
 			return nil, nil, storeErr("acquire", derr)
 		}
+		if rec.owner == att.owner && rec.status == statusInProgress {
+			// An SDK retry of this very PutItem, which had landed: the lease is ours.
+			g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
+			return att, nil, nil
+		}
 		return nil, rec, nil
 	}
 	if err != nil {
@@ -186,21 +191,27 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 			TableName: aws.String(g.cfg.Table), Key: g.key(att.id),
 			UpdateExpression: aws.String(expr), ConditionExpression: aws.String(fenceCondition),
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
-		if _, failed := conditionFailed(err); failed {
-			return g.commitLost(ctx, att, req)
+		if item, failed := conditionFailed(err); failed {
+			return g.fenceFailed(ctx, att, req, item)
 		}
 	} else {
 		items := append(writes[:len(writes):len(writes)], types.TransactWriteItem{Update: &types.Update{
 			TableName: aws.String(g.cfg.Table), Key: g.key(att.id),
 			UpdateExpression: aws.String(expr), ConditionExpression: aws.String(fenceCondition),
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
-		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		// The owner token names this attempt's one commit, so an SDK retry
+		// of a transaction that landed succeeds instead of failing its fence.
+		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: items, ClientRequestToken: aws.String(att.owner),
+		})
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {
-				return g.commitLost(ctx, att, req)
+				return g.fenceFailed(ctx, att, req, tce.CancellationReasons[len(writes)].Item)
 			}
 			if i, ok := firstFailed(tce, len(writes)); ok {
 				g.release(ctx, att, req)
@@ -217,7 +228,14 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 	return nil
 }
 
-func (g *Guard) commitLost(ctx context.Context, att *attempt, req Request) error {
+// fenceFailed interprets a commit whose fence failed, given the record as it
+// was then: already COMPLETED by this very attempt means an earlier try of
+// the same commit landed (the SDK retried after a lost response), which is
+// success; anything else means the lease was taken over.
+func (g *Guard) fenceFailed(ctx context.Context, att *attempt, req Request, item map[string]types.AttributeValue) error {
+	if str(item[attrOwner]) == att.owner && str(item[attrStatus]) == statusCompleted {
+		return nil
+	}
 	g.emit(ctx, Event{Kind: CommitLost, ID: att.id, Scope: req.Scope, Err: ErrCommitLost})
 	return ErrCommitLost
 }

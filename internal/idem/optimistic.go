@@ -36,6 +36,8 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 	item[AttrID] = sv(id)
 	item[attrFingerprint] = sv(req.Fingerprint)
 	item[AttrExpiresAt] = nv(g.expiresAt(now))
+	token := newOwner()
+	item[attrOwner] = sv(token)
 	if err := g.checkSize(ctx, req, id, item, writes); err != nil {
 		return Result{}, err
 	}
@@ -60,7 +62,9 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 		winner, lost = conditionFailed(err)
 	} else {
 		items := append(writes[:len(writes):len(writes)], types.TransactWriteItem{Put: put})
-		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			TransactItems: items, ClientRequestToken: aws.String(token), // an SDK retry of a landed commit succeeds
+		})
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {
@@ -69,6 +73,9 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 				return Result{}, &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
 			}
 		}
+	}
+	if lost && str(winner[attrOwner]) == token {
+		lost, err = false, nil // an SDK retry of this very commit, which had landed
 	}
 	if lost {
 		return g.replayWinner(ctx, id, req, winner)
