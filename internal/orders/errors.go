@@ -19,7 +19,9 @@ type FieldError struct {
 
 // ValidationError is returned by DecodeOrder for a well-formed JSON object
 // that is not a valid order. Fields lists every problem found, in a
-// deterministic order (the order of the schema, unknown members last).
+// deterministic order: depth first in the order of the schema, and within
+// each object its duplicated and then its unknown members after its known
+// ones.
 type ValidationError struct {
 	Fields []FieldError
 }

@@ -3,7 +3,11 @@ package orders
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -45,4 +49,32 @@ func FuzzDecodeOrder(f *testing.F) {
 			t.Fatalf("round trip changed the request:\n%+v\n%+v", r, again)
 		}
 	})
+}
+
+// TestFuzzSeedsNamedValidAreValid keeps the seed corpus honest: the seeds
+// named valid_* must reach the round-trip branch of FuzzDecodeOrder.
+func TestFuzzSeedsNamedValidAreValid(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeOrder", "valid_*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no valid_* seeds: %v", err)
+	}
+	for _, f := range files {
+		t.Run(filepath.Base(f)+" decodes without error", func(t *testing.T) {
+			t.Parallel()
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+			lit := strings.TrimSuffix(strings.TrimPrefix(lines[len(lines)-1], "[]byte("), ")")
+			data, err := strconv.Unquote(lit)
+			if err != nil {
+				t.Fatalf("seed %s: %v", f, err)
+			}
+			if _, err := DecodeOrder([]byte(data)); err != nil {
+				t.Fatalf("seed %s is not a valid order: %v", f, err)
+			}
+		})
+	}
 }

@@ -31,7 +31,7 @@ func (c *checker) fail(ptr, format string, args ...any) {
 	c.errs = append(c.errs, FieldError{Pointer: ptr, Detail: fmt.Sprintf(format, args...)})
 }
 
-// fields checks that o has no duplicated or unknown members; known lists the
+// extras checks that o has no duplicated or unknown members; known lists the
 // member names the schema allows. It runs after the known members have been
 // checked, so unknown members come last.
 func (c *checker) extras(ptr string, o *object, known ...string) {
