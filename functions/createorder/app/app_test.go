@@ -1,0 +1,123 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/parcelhq/orderservice/internal/ddbtest"
+)
+
+const orderJSON = `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
+	`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
+	`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`
+
+// syncBuffer is a log sink safe for the handler's writes and the test's reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+// lastLine returns the last JSON log line, decoded.
+func (s *syncBuffer) lastLine(t *testing.T) map[string]any {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(s.b.String()), "\n")
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &rec); err != nil {
+		t.Fatalf("log line is not JSON: %v", err)
+	}
+	return rec
+}
+
+func newApp(t *testing.T) (http.Handler, *syncBuffer) {
+	t.Helper()
+	cfg := Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour}
+	tables := cfg.Tables()
+	cfg.OrdersTable = ddbtest.Table(t, tables[0]).Name
+	cfg.IdempotencyTable = ddbtest.Table(t, tables[1]).Name
+	logs := &syncBuffer{}
+	h, err := New(context.Background(), cfg, ddbtest.Client(t), NewLogger(logs, "INFO"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, logs
+}
+
+func TestRequestLog(t *testing.T) {
+	t.Parallel()
+	h, logs := newApp(t)
+	post := func() *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderJSON))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Idempotency-Key", "log-test")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for _, tc := range []struct {
+		name    string
+		do      func() *httptest.ResponseRecorder
+		status  int
+		outcome string
+		metric  string
+	}{
+		{"a first create is logged as created and counted as a miss", post, http.StatusCreated, "created", "IdempotencyMisses"},
+		{"a retry is logged as replayed and counted as a hit", post, http.StatusCreated, "replayed", "IdempotencyHits"},
+		{"an unknown order is logged as not_found", func() *httptest.ResponseRecorder {
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/orders/nope", nil))
+			return w
+		}, http.StatusNotFound, "not_found", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := tc.do()
+			if w.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", w.Code, tc.status, w.Body)
+			}
+			rec := logs.lastLine(t)
+			if rec["message"] != "request" || rec["outcome"] != tc.outcome || rec["status"] != float64(tc.status) {
+				t.Fatalf("log line %v, want outcome %q status %d", rec, tc.outcome, tc.status)
+			}
+			aws, _ := rec["_aws"].(map[string]any)
+			if aws == nil || aws["CloudWatchMetrics"] == nil {
+				t.Fatalf("log line carries no EMF metadata: %v", rec)
+			}
+			for _, m := range metricNames {
+				want := 0.0
+				if m.name == tc.metric {
+					want = 1
+				}
+				if rec[m.name] != want {
+					t.Errorf("metric %s = %v, want %v", m.name, rec[m.name], want)
+				}
+			}
+		})
+	}
+}
+
+func TestRecoverPanics(t *testing.T) {
+	logs := &syncBuffer{}
+	h := recoverPanics(NewLogger(logs, "INFO"), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/orders/x", nil))
+	if w.Code != http.StatusInternalServerError || w.Header().Get("Content-Type") != "application/problem+json" {
+		t.Fatalf("a panic was answered %d %q", w.Code, w.Header().Get("Content-Type"))
+	}
+	if !strings.Contains(logs.lastLine(t)["panic"].(string), "boom") {
+		t.Fatal("the panic was not logged")
+	}
+}
