@@ -1,0 +1,209 @@
+package deploytest_test
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/deploytest"
+	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
+	"github.com/parcelhq/orderservice/internal/orders"
+	"github.com/parcelhq/orderservice/internal/problem"
+)
+
+func loadOpenAPI(t *testing.T) (map[string]any, string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(deploytest.RepoRoot(), "api", "openapi.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("api/openapi.yaml: %v", err)
+	}
+	return doc, string(b)
+}
+
+// codeSlugs returns every problem type slug the Go code defines: string
+// constants named Slug* or Type* (but not problem.TypeBase) and string
+// literals passed to problem.Type, in the non-test files under internal/ and
+// functions/. Reading the source finds a slug added tomorrow without this
+// test being told.
+func codeSlugs(t *testing.T) map[string]string {
+	t.Helper()
+	slugs := map[string]string{} // slug -> where
+	fset := token.NewFileSet()
+	name := regexp.MustCompile(`^(Slug|Type)[A-Z]`)
+	for _, dir := range []string{"internal", "functions"} {
+		root := filepath.Join(deploytest.RepoRoot(), dir)
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") {
+				return err
+			}
+			f, err := parser.ParseFile(fset, p, nil, 0)
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(deploytest.RepoRoot(), p)
+			ast.Inspect(f, func(n ast.Node) bool {
+				switch x := n.(type) {
+				case *ast.ValueSpec:
+					for i, id := range x.Names {
+						if !name.MatchString(id.Name) || id.Name == "TypeBase" || i >= len(x.Values) {
+							continue
+						}
+						if lit, ok := x.Values[i].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+							s, _ := strconv.Unquote(lit.Value)
+							slugs[s] = rel + ":" + id.Name
+						}
+					}
+				case *ast.CallExpr:
+					sel, ok := x.Fun.(*ast.SelectorExpr)
+					if !ok || sel.Sel.Name != "Type" || len(x.Args) != 1 {
+						return true
+					}
+					if pkg, ok := sel.X.(*ast.Ident); !ok || pkg.Name != "problem" {
+						return true
+					}
+					if lit, ok := x.Args[0].(*ast.BasicLit); ok && lit.Kind == token.STRING {
+						s, _ := strconv.Unquote(lit.Value)
+						slugs[s] = rel + ": problem.Type(" + lit.Value + ")"
+					}
+				}
+				return true
+			})
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return slugs
+}
+
+func TestOpenAPIPathsAreTheAppsRoutes(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadOpenAPI(t)
+	if v, _ := doc["openapi"].(string); !strings.HasPrefix(v, "3.1.") {
+		t.Errorf("openapi = %q, want 3.1.x", v)
+	}
+	paths, _ := doc["paths"].(map[string]any)
+	var got, want []string
+	for p, item := range paths {
+		for m := range item.(map[string]any) {
+			switch m {
+			case "get", "put", "post", "delete", "options", "head", "patch", "trace":
+				got = append(got, strings.ToUpper(m)+" "+p)
+			}
+		}
+	}
+	for _, r := range app.Routes {
+		want = append(want, r.Key())
+	}
+	sort.Strings(got)
+	sort.Strings(want)
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("api/openapi.yaml operations %v, app.Routes %v", got, want)
+	}
+}
+
+func TestOpenAPIDescribesTheIdempotencyContract(t *testing.T) {
+	t.Parallel()
+	doc, _ := loadOpenAPI(t)
+	post := path(doc, "paths", "/orders", "post")
+	params := path(doc, "components", "parameters", "IdempotencyKey")
+
+	t.Run("POST /orders requires the Idempotency-Key header", func(t *testing.T) {
+		if path(params, "name") != "Idempotency-Key" || path(params, "in") != "header" || path(params, "required") != true {
+			t.Errorf("IdempotencyKey parameter = %v", params)
+		}
+		refs, _ := path(post, "parameters").([]any)
+		found := false
+		for _, p := range refs {
+			if path(p, "$ref") == "#/components/parameters/IdempotencyKey" {
+				found = true
+			}
+		}
+		if !found {
+			t.Error("POST /orders does not use the IdempotencyKey parameter")
+		}
+	})
+	t.Run("201 carries Location and the replay header the code sends", func(t *testing.T) {
+		h := path(post, "responses", "201", "headers")
+		if path(h, "Location") == nil || path(h, idemhttp.HeaderReplayed) == nil {
+			t.Errorf("201 headers = %v, want Location and %s", h, idemhttp.HeaderReplayed)
+		}
+	})
+	statuses := []string{"201", "400", "409", "413", "415", "422", "503"}
+	for _, s := range statuses {
+		t.Run("POST /orders documents status "+s, func(t *testing.T) {
+			if path(post, "responses", s) == nil {
+				t.Errorf("no %s response", s)
+			}
+		})
+	}
+	for _, s := range []string{"409", "503"} {
+		t.Run("status "+s+" carries Retry-After", func(t *testing.T) {
+			ref, _ := path(post, "responses", s, "$ref").(string)
+			name := strings.TrimPrefix(ref, "#/components/responses/")
+			if path(doc, "components", "responses", name, "headers", "Retry-After") == nil {
+				t.Errorf("%s response %q has no Retry-After", s, ref)
+			}
+		})
+	}
+	for _, s := range []string{"200", "404"} {
+		t.Run("GET /orders/{order_id} documents status "+s, func(t *testing.T) {
+			if path(doc, "paths", "/orders/{order_id}", "get", "responses", s) == nil {
+				t.Errorf("no %s response", s)
+			}
+		})
+	}
+	t.Run("the request example is an order the code accepts", func(t *testing.T) {
+		ex := path(post, "requestBody", "content", "application/json", "example")
+		b, err := json.Marshal(ex)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := orders.DecodeOrder(b); err != nil {
+			t.Errorf("orders.DecodeOrder(example): %v", err)
+		}
+	})
+}
+
+func TestOpenAPIListsEveryProblemType(t *testing.T) {
+	t.Parallel()
+	_, text := loadOpenAPI(t)
+	slugs := codeSlugs(t)
+	for _, must := range []string{idemhttp.TypeKeyReused, idemhttp.TypeKeyMissing, orders.SlugInvalidOrder} {
+		if _, ok := slugs[must]; !ok {
+			t.Fatalf("the source scan missed %q; it finds nothing", must)
+		}
+	}
+	for slug, where := range slugs {
+		t.Run(slug+" is documented", func(t *testing.T) {
+			if !strings.Contains(text, problem.Type(slug)) {
+				t.Errorf("%s (%s) is not in api/openapi.yaml", problem.Type(slug), where)
+			}
+		})
+	}
+	t.Run("every documented problem type exists in the code", func(t *testing.T) {
+		re := regexp.MustCompile(regexp.QuoteMeta(problem.TypeBase) + `([a-z0-9-]+)`)
+		for _, m := range re.FindAllStringSubmatch(text, -1) {
+			if _, ok := slugs[m[1]]; !ok {
+				t.Errorf("api/openapi.yaml documents %s, which no code sends", m[0])
+			}
+		}
+	})
+}
