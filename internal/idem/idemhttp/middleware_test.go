@@ -332,13 +332,75 @@ func TestConcurrentIdenticalRequestsRunTheHandlerOnce(t *testing.T) {
 		t.Fatal("no request succeeded")
 	}
 	t.Logf("%d created or replayed, %d in progress", len(created), n-len(created))
-	for _, rep := range created[1:] {
-		if !bytes.Equal(rep.Body, created[0].Body) || rep.Header.Get("Location") != created[0].Header.Get("Location") {
-			t.Fatalf("successes differ: %s vs %s", rep.Body, created[0].Body)
+	var original []reply // the responses of the one execution, not replayed
+	for _, rep := range created {
+		if rep.Header.Get(HeaderReplayed) == "" {
+			original = append(original, rep)
+		}
+	}
+	if len(original) != 1 {
+		t.Fatalf("%d responses were not replays, want 1", len(original))
+	}
+	for _, rep := range created {
+		if rep.Header.Get(HeaderReplayed) != "" {
+			wantReplayOf(t, original[0], rep)
 		}
 	}
 	if runs, effects := h.runs.Load(), h.effectCount(t); runs != 1 || effects != 1 {
 		t.Fatalf("%d concurrent requests ran the handler %d times with %d effects, want 1 and 1", n, runs, effects)
+	}
+	t.Run("the retries that follow all replay the success byte for byte", func(t *testing.T) {
+		var wg sync.WaitGroup
+		retries := make([]reply, 20)
+		for i := range retries {
+			wg.Go(func() { retries[i] = h.send(t, "/orders", "application/json", order, "stampede") })
+		}
+		wg.Wait()
+		for _, rep := range retries {
+			wantReplayOf(t, original[0], rep)
+		}
+		if runs := h.runs.Load(); runs != 1 {
+			t.Fatalf("handler ran %d times", runs)
+		}
+	})
+}
+
+func TestAnAttemptThatOutlivesItsLeaseLosesTheCommit(t *testing.T) {
+	t.Parallel()
+	const lease = 300 * time.Millisecond
+	started, release := make(chan struct{}), make(chan struct{})
+	h := newHarness(t, idem.Config{Lease: lease, ClockSkew: time.Millisecond}, Options{}, func(h *harness, w http.ResponseWriter, r *http.Request, run int64) {
+		if run == 1 {
+			close(started)
+			<-release // a stalled handler that ignores its context
+		}
+		createOrder(h, w, r, run)
+	})
+	unblock := sync.OnceFunc(func() { close(release) })
+	t.Cleanup(unblock) // runs before the server closes, even when the test fails
+	firstDone := make(chan reply, 1)
+	go func() { firstDone <- h.send(t, "/orders", "application/json", order, "stalled") }()
+	<-started
+	var second reply
+	for i := 0; ; i++ { // until the lease lapses and the retry takes over
+		second = h.send(t, "/orders", "application/json", order, "stalled")
+		if second.Status != http.StatusConflict || i == 50 {
+			break
+		}
+		time.Sleep(lease / 5)
+	}
+	if second.Status != http.StatusCreated {
+		t.Fatalf("the retry after the lease lapsed: %d %s", second.Status, second.Body)
+	}
+	unblock()
+	first := <-firstDone
+	wantProblem(t, first, http.StatusConflict, TypeCommitLost)
+	if first.Header.Get("Retry-After") == "" {
+		t.Fatal("no Retry-After")
+	}
+	wantReplayOf(t, second, h.send(t, "/orders", "application/json", order, "stalled"))
+	if effects := h.effectCount(t); effects != 1 {
+		t.Fatalf("%d effects, want 1", effects)
 	}
 }
 

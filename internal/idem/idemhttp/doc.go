@@ -1,0 +1,27 @@
+// Package idemhttp is the HTTP face of the idempotency guard (package idem):
+// a net/http middleware that makes a route idempotent under the
+// Idempotency-Key request header, as draft-ietf-httpapi-idempotency-key-header
+// describes it.
+//
+// What a client sees:
+//
+//   - The key is sent as a Structured Field String ("abc") or bare (abc);
+//     both are the same key (ParseKey gives the rules). A missing or invalid
+//     key is 400, and is checked before anything is looked up.
+//   - The first request runs the handler and gets its response exactly as
+//     written. A retry with the same key and an equivalent request (same
+//     method, route and canonical JSON body; see Fingerprint) gets the stored
+//     status, headers and body byte for byte, plus "Idempotent-Replayed:
+//     true", and the handler does not run again.
+//   - A key reused for a different request is 422; a key whose first request
+//     is still running is 409 (or 425) with Retry-After.
+//   - Responses of status 500 and above (and 408, 425, 429) are not stored:
+//     the handler's DynamoDB writes are discarded with them and a retry runs
+//     afresh. Other responses, client errors included, are stored for the
+//     guard's retention period.
+//   - Keys are scoped by caller (Options.Scope, APIGatewayV2Scope): the same
+//     key from two callers names two independent requests.
+//
+// Every error is an RFC 9457 problem+json document (package problem) with a
+// type per kind of error; the Type constants list them with their statuses.
+package idemhttp
