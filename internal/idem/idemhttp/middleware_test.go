@@ -546,4 +546,3 @@ func TestMiddlewareRejectsAnUnsupportedConflictStatus(t *testing.T) {
 	}()
 	Middleware(nil, Options{ConflictStatus: http.StatusBadRequest})
 }
-
