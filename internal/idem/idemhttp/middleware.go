@@ -240,6 +240,12 @@ func (m *middleware) serveGuarded(w http.ResponseWriter, r *http.Request, req id
 		return
 	}
 	if !res.Replayed {
+		if first == nil { // the guard answered without running fn or replaying: a broken contract
+			writeProblem(w, http.StatusInternalServerError, TypeInternal, "Internal server error",
+				"The request failed unexpectedly. It can be retried with the same Idempotency-Key.")
+			m.report(r, OutcomeError, errors.New("idemhttp: guard returned no response"))
+			return
+		}
 		first.write(w, false)
 		if kept {
 			m.report(r, OutcomeStored, nil)
