@@ -21,7 +21,7 @@ FUNCTIONS := createorder
 
 export GOTOOLCHAIN ?= local
 
-.PHONY: all build test vet fmt-check local bench fuzz soak deploy clean deps
+.PHONY: all build test vet fmt-check local bench fuzz soak deploy clean deps vulncheck
 
 all: build
 
@@ -69,6 +69,14 @@ fuzz:
 
 soak: deps
 	$(DDB) run -- env SOAK=1 $(GO) test -count=1 -timeout 80m -run 'Reliability|Soak' -v ./reliability/...
+
+GOVULNCHECK_VERSION ?= v1.1.4
+vulncheck:
+	@if curl -fsS -m 10 -o /dev/null https://vuln.go.dev/index/db.json.gz 2>/dev/null; then \
+	  $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) ./...; \
+	else \
+	  echo "vulncheck: NOT RUN: the Go vulnerability database is unreachable from this machine"; \
+	fi
 
 deploy:
 	sam build
