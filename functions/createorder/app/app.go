@@ -32,22 +32,60 @@ const (
 // Embedded Metric Format metrics. It makes nothing per request and never
 // calls DynamoDB itself; ctx is unused today and kept for future
 // initialisation that needs it.
-func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Logger) (http.Handler, error) {
-	guard := idem.New(client, idem.Config{
+func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Logger, opts ...Option) (http.Handler, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	icfg := idem.Config{
 		Table:     cfg.IdempotencyTable,
 		Mode:      cfg.Mode,
 		Retention: cfg.Retention,
 		Cache:     idem.NewCache(cacheEntries, cacheBytes),
 		Observer:  countEvent,
-	})
-	h := orders.NewHandler(orders.NewStore(client, cfg.OrdersTable))
+	}
+	if o.guardConfig != nil {
+		o.guardConfig(&icfg)
+	}
+	guard := idem.New(client, icfg)
+	h := orders.NewHandler(orders.NewStore(client, cfg.OrdersTable), orders.WithLogger(logger))
+	var inner http.Handler = h.Create()
+	if o.createMiddleware != nil {
+		inner = o.createMiddleware(inner)
+	}
 	create := idemhttp.Middleware(guard, idemhttp.Options{
 		Route:        RouteCreateOrder.Key(),
 		Scope:        idemhttp.APIGatewayV2Scope,
 		MaxBodyBytes: orders.MaxBodyBytes,
 		OnOutcome:    noteOutcome,
-	})(h.Create())
+	})(inner)
 	return logRequests(logger, recoverPanics(logger, orders.NewRouter(create, h.Get()))), nil
+}
+
+// Option adjusts what New wires. Options are code, not configuration: no
+// environment variable reaches them, so a deployment cannot flip one. They
+// exist for tests that need an extension point (the reliability suite's
+// crashtest-built server); the Lambda bootstrap and local/serve pass none.
+type Option func(*options)
+
+type options struct {
+	createMiddleware func(http.Handler) http.Handler
+	guardConfig      func(*idem.Config)
+}
+
+// WithCreateMiddleware wraps the POST /orders handler in mw INSIDE the
+// idempotency middleware: mw runs after the key is acquired (Lease mode) and
+// before the guard commits, with the request whose context carries the
+// guard's unit of work, and its response is the one the guard stores.
+func WithCreateMiddleware(mw func(http.Handler) http.Handler) Option {
+	return func(o *options) { o.createMiddleware = mw }
+}
+
+// WithGuardConfig lets fn adjust the idempotency guard's configuration
+// (for example a short Lease and ClockSkew in tests) after New has filled it
+// in from cfg and before the guard is made.
+func WithGuardConfig(fn func(*idem.Config)) Option {
+	return func(o *options) { o.guardConfig = fn }
 }
 
 // LambdaHandler adapts h to API Gateway HTTP API (payload format 2.0)
