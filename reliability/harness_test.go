@@ -104,7 +104,9 @@ func binary(t *testing.T, pkg string, tags ...string) string {
 }
 
 func serveBin(t *testing.T) string { return binary(t, "./local/serve") }
-func crashBin(t *testing.T) string { return binary(t, "./reliability/internal/crashserve", "crashtest") }
+func crashBin(t *testing.T) string {
+	return binary(t, "./reliability/internal/crashserve", "crashtest")
+}
 
 // tables are one service instance's tables, made for the test.
 type tables struct {
