@@ -59,7 +59,22 @@
 // cancelled, nothing of this attempt is written, and the record from the
 // cancellation reason answers the request as in Lease mode. A miss and a hit
 // cost one round trip each, but fn may run for a hit: use Optimistic only
-// when every side effect of fn is a write through ddb.Write.
+// when every side effect of fn is a write through ddb.Write. Keep=false
+// writes nothing and consults no record: its response is returned as it is.
+//
+// # Retried writes
+//
+// The SDK retries a write whose response was lost. Every write carries the
+// attempt's owner token, so a retry that finds the write already landed is
+// recognised as this attempt's own (a lease it holds, a record it
+// completed), never misread as a conflict, a lost commit or a replay;
+// transactions also send the token as ClientRequestToken.
+//
+// # Crash points
+//
+// The reliability suite builds with the crashtest tag, which adds
+// SetStepHook; the hook runs at each Step (lease held, fn returned, commit
+// landed). Production builds have no way to set it.
 //
 // # Limits
 //
