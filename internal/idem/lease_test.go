@@ -433,3 +433,54 @@ func TestBusinessConditionFailure(t *testing.T) {
 		t.Fatal("the lease was not released")
 	}
 }
+
+func TestLeaseBounds(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+
+	t.Run("fn's context ends when the lease does, and the key is released", func(t *testing.T) {
+		t.Parallel()
+		g := e.guard(idem.Config{Lease: 200 * time.Millisecond})
+		r := req(uniqueKey(t), "fp")
+		_, err := g.Do(context.Background(), r, func(ctx context.Context) (idem.Outcome, error) {
+			select {
+			case <-ctx.Done():
+				return idem.Outcome{}, ctx.Err()
+			case <-time.After(10 * time.Second):
+				return idem.Outcome{Keep: true}, nil
+			}
+		})
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err = %v, want the lease's deadline", err)
+		}
+		if e.record(r) != nil {
+			t.Fatal("the record was not released")
+		}
+	})
+
+	t.Run("the lease is cut to the caller's deadline", func(t *testing.T) {
+		t.Parallel()
+		g := e.guard(idem.Config{Lease: time.Minute})
+		r := req(uniqueKey(t), "fp")
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		t.Cleanup(cancel)
+		callerDeadline, _ := ctx.Deadline()
+		var fnDeadline time.Time
+		var dupErr error
+		_, err := g.Do(ctx, r, func(fctx context.Context) (idem.Outcome, error) {
+			fnDeadline, _ = fctx.Deadline()
+			_, dupErr = g.Do(context.Background(), r, respond(new(atomic.Int32), nil))
+			return idem.Outcome{Keep: true}, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fnDeadline.After(callerDeadline) {
+			t.Fatalf("fn's deadline %s is after the caller's %s", fnDeadline, callerDeadline)
+		}
+		var ip *idem.InProgressError
+		if !errors.As(dupErr, &ip) || ip.RetryAfter > 5*time.Second+idem.DefaultClockSkew {
+			t.Fatalf("duplicate: err = %v, want a conflict whose lease ends by the caller's deadline, not in a minute", dupErr)
+		}
+	})
+}
