@@ -59,7 +59,7 @@ local: deps
 	$(DDB) run -- $(GO) run ./local/serve
 
 bench: deps build
-	$(DDB) run -- $(GO) run ./internal/benchreport -out BENCHMARKS.md
+	$(DDB) run -- $(GO) run ./bench -out BENCHMARKS.md
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/internal/idem"
+	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
+	"github.com/parcelhq/orderservice/internal/orders"
+)
+
+// orderJSON is the body of every POST /orders of the run: a valid order.
+const orderJSON = `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
+	`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
+	`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`
+
+// The kinds of request the in-process phase times, in the order each
+// iteration makes them.
+const (
+	kBare       = "bare conditional PutItem"
+	kUnguarded  = "unguarded order write (orders.Store.Create)"
+	kLeaseMiss  = "lease: miss"
+	kLeaseHit   = "lease: hit, not cached"
+	kLeaseCache = "lease: hit, cached"
+	kOptMiss    = "optimistic: miss"
+	kOptHit     = "optimistic: hit, not cached"
+	kOptCache   = "optimistic: hit, cached"
+)
+
+var inprocKinds = []string{kBare, kUnguarded, kLeaseMiss, kLeaseHit, kLeaseCache, kOptMiss, kOptHit, kOptCache}
+
+// inprocResult is, per kind, the latency samples and the DynamoDB calls
+// they made in all.
+type inprocResult struct {
+	samples map[string][]time.Duration
+	calls   map[string]calls
+	iters   int
+}
+
+// step is one timed request of an iteration.
+type step struct {
+	kind string
+	f    func(context.Context) error
+}
+
+type lambdaHandler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error)
+
+// inproc times each kind of request, interleaved (one of each per iteration,
+// so that a noisy moment of the machine hits every kind alike), through
+// app.LambdaHandler(app.New(...)) — the handler the bootstrap registers —
+// with payload 2.0 events, on a client whose calls are counted. It runs
+// warmup iterations first, then iterations until maxIters or maxDur.
+//
+// A "hit, not cached" is the first retry of a completed request reaching
+// this handler: its record is not in the in-process cache (app.New always
+// configures one; a hit costs then what it costs without a cache). A "hit,
+// cached" is the next retry, which the cache answers.
+func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, maxIters int, maxDur time.Duration) (inprocResult, error) {
+	counter := newCallCounter()
+	client, err := ddb.NewClient(ctx, func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, counter.register)
+	})
+	if err != nil {
+		return inprocResult{}, err
+	}
+	logger := app.NewLogger(io.Discard, "INFO")
+	handlers := map[idem.Mode]lambdaHandler{}
+	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
+		cfg := app.Config{OrdersTable: tables.inprocOrders, IdempotencyTable: tables.inprocIdem[mode], Retention: idem.DefaultRetention, Mode: mode, LogLevel: "INFO"}
+		h, err := app.New(ctx, cfg, client, logger)
+		if err != nil {
+			return inprocResult{}, err
+		}
+		handlers[mode] = app.LambdaHandler(h)
+	}
+	store := orders.NewStore(client, tables.inprocOrders)
+	orderReq, err := orders.DecodeOrder([]byte(orderJSON))
+	if err != nil {
+		return inprocResult{}, fmt.Errorf("the benchmark's order is invalid: %w", err)
+	}
+
+	res := inprocResult{samples: map[string][]time.Duration{}, calls: map[string]calls{}}
+	// timed runs f once, and when record is set keeps its latency and calls.
+	timed := func(kind string, record bool, f func(context.Context) error) error {
+		// Each request gets the function timeout of template.yaml as its
+		// deadline, as Lambda gives one.
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		before := counter.snapshot()
+		start := time.Now()
+		err := f(rctx)
+		d := time.Since(start)
+		if err != nil {
+			return fmt.Errorf("%s: %w", kind, err)
+		}
+		if record {
+			res.samples[kind] = append(res.samples[kind], d)
+			c := res.calls[kind]
+			c.add(counter.snapshot().since(before))
+			res.calls[kind] = c
+		}
+		return nil
+	}
+	post := func(h lambdaHandler, key string, wantReplay bool) func(context.Context) error {
+		return func(ctx context.Context) error {
+			resp, err := h(ctx, createEvent(key))
+			if err != nil {
+				return err
+			}
+			replayed := header(resp.Headers, idemhttp.HeaderReplayed) == "true"
+			if resp.StatusCode != http.StatusCreated || replayed != wantReplay {
+				return fmt.Errorf("status %d, replayed %v (want 201, %v): %s", resp.StatusCode, replayed, wantReplay, resp.Body)
+			}
+			return nil
+		}
+	}
+
+	deadline := time.Now().Add(maxDur)
+	for i := 0; i < warmup+maxIters; i++ {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		record := i >= warmup
+		if record && time.Now().After(deadline) {
+			break
+		}
+		if i == warmup {
+			deadline = time.Now().Add(maxDur)
+		}
+		steps := []step{
+			{kBare, func(ctx context.Context) error { return barePut(ctx, client, tables.bare) }},
+			{kUnguarded, func(ctx context.Context) error {
+				id, err := orders.NewID()
+				if err != nil {
+					return err
+				}
+				return store.Create(ctx, orders.Book(id, orderReq, time.Now()))
+			}},
+		}
+		for _, m := range []struct {
+			mode              idem.Mode
+			miss, hit, cached string
+		}{{idem.Lease, kLeaseMiss, kLeaseHit, kLeaseCache}, {idem.Optimistic, kOptMiss, kOptHit, kOptCache}} {
+			key := newKey()
+			h := handlers[m.mode]
+			steps = append(steps, step{m.miss, post(h, key, false)}, step{m.hit, post(h, key, true)}, step{m.cached, post(h, key, true)})
+		}
+		for _, s := range steps {
+			if err := timed(s.kind, record, s.f); err != nil {
+				return res, err
+			}
+		}
+		if record {
+			res.iters++
+		}
+	}
+	return res, nil
+}
+
+// barePut is the floor a guarded request is compared with: one conditional
+// PutItem of a small new item, as an idempotency record's acquire is.
+func barePut(ctx context.Context, api *dynamodb.Client, table string) error {
+	_, err := api.PutItem(ctx, &dynamodb.PutItemInput{
+		TableName: aws.String(table),
+		Item: map[string]types.AttributeValue{
+			"id":         &types.AttributeValueMemberS{Value: newKey()},
+			"status":     &types.AttributeValueMemberS{Value: "IN_PROGRESS"},
+			"expires_at": &types.AttributeValueMemberN{Value: fmt.Sprint(time.Now().Add(24 * time.Hour).Unix())},
+		},
+		ConditionExpression: aws.String("attribute_not_exists(id)"),
+	})
+	return err
+}
+
+// createEvent is the payload 2.0 event API Gateway sends for POST /orders
+// with the given idempotency key and no authorizer.
+func createEvent(key string) events.APIGatewayV2HTTPRequest {
+	now := time.Now().UTC()
+	const route = "POST /orders"
+	return events.APIGatewayV2HTTPRequest{
+		Version: "2.0", RouteKey: route, RawPath: "/orders", Body: orderJSON,
+		Headers: map[string]string{"content-type": "application/json", "user-agent": "orderservice-bench", "idempotency-key": key},
+		RequestContext: events.APIGatewayV2HTTPRequestContext{
+			AccountID: "123456789012", APIID: "local", DomainName: "local.execute-api.us-east-1.amazonaws.com",
+			DomainPrefix: "local", Stage: "$default", RouteKey: route, RequestID: newKey(),
+			Time: now.Format("02/Jan/2006:15:04:05 -0700"), TimeEpoch: now.UnixMilli(),
+			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: "POST", Path: "/orders", Protocol: "HTTP/1.1", SourceIP: "127.0.0.1", UserAgent: "orderservice-bench"},
+		},
+	}
+}
+
+func header(h map[string]string, name string) string {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// newKey returns a fresh random key (32 hex digits).
+func newKey() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

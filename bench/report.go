@@ -1,0 +1,185 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parcelhq/orderservice/internal/idem"
+)
+
+// report is everything one run measured.
+type report struct {
+	machine   machine
+	command   string
+	settings  string
+	inproc    inprocResult
+	serve     []serveResult
+	artifacts []artifact
+	boot      bootstrapResult
+	elapsed   time.Duration
+}
+
+// percentile returns the nearest-rank p-th percentile (0 < p <= 100) of ds.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	rank := int(float64(len(s))*p/100+0.999999) - 1
+	return s[max(0, min(rank, len(s)-1))]
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func ratio(a, b time.Duration) string {
+	if b == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f×", float64(a)/float64(b))
+}
+
+func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
+
+// perRequest formats n calls over reqs requests: an integer when exact.
+func perRequest(n int64, reqs int) string {
+	if reqs == 0 {
+		return "—"
+	}
+	if n%int64(reqs) == 0 {
+		return fmt.Sprint(n / int64(reqs))
+	}
+	return fmt.Sprintf("%.3f", float64(n)/float64(reqs))
+}
+
+func (r report) markdown() string {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	m := r.machine
+
+	p("# Benchmarks\n\n")
+	p("Written by `make bench` (the program in `bench/`); do not edit by hand. One run, every figure below from it,\n")
+	p("all against the same DynamoDB Local on the same machine. The machine is shared (DynamoDB Local's JVM, the service\n")
+	p("and the load generator all run on it), so absolute figures are noisy; the ratios, measured side by side in the\n")
+	p("same run, are the point. DynamoDB Local's latencies are not AWS DynamoDB's.\n\n")
+
+	p("## Machine and run\n\n| | |\n|---|---|\n")
+	p("| CPU | %s |\n| Cores | %d |\n| Memory | %d MiB |\n| Kernel | Linux %s |\n| Go | %s |\n", m.CPU, m.Cores, m.MemoryMiB, m.Kernel, m.Go)
+	p("| DynamoDB Local | %s at %s |\n", m.DynamoDBLocal, m.Endpoint)
+	p("| Date | %s |\n", m.Date.Format("2006-01-02 15:04 MST"))
+	p("| Load average (1/5/15 min) | %s at start, %s at end |\n", m.LoadStart, m.LoadEnd)
+	p("| Command | `%s` |\n", r.command)
+	p("| Settings | %s |\n", r.settings)
+	p("| Run time | %s |\n\n", r.elapsed.Round(time.Second))
+
+	// Calls.
+	in := r.inproc
+	var all []calls
+	for _, k := range inprocKinds {
+		all = append(all, in.calls[k])
+	}
+	ops := opNames(all...)
+	p("## DynamoDB calls per request\n\n")
+	p("Counted, not assumed: an aws-sdk-go-v2 middleware on the client counts each operation by name (Initialize step,\n")
+	p("once per operation before the SDK's retries), over every timed request of the latency run below (%d of each kind).\n", in.iters)
+	p("Requests go through `app.LambdaHandler(app.New(...))` with payload 2.0 events. `app.New` always configures the\n")
+	p("in-process cache; it holds only records replayed from the table, so the first retry a container sees (\"hit, not\n")
+	p("cached\") costs what a hit costs without the cache, and later retries (\"hit, cached\") are answered from memory.\n\n")
+	p("| request |")
+	for _, op := range ops {
+		p(" %s |", op)
+	}
+	p(" total | HTTP attempts |\n|---|")
+	for range ops {
+		p("---:|")
+	}
+	p("---:|---:|\n")
+	for _, k := range inprocKinds {
+		c, n := in.calls[k], len(in.samples[k])
+		p("| %s |", k)
+		for _, op := range ops {
+			p(" %s |", perRequest(c.ops[op], n))
+		}
+		p(" **%s** | %s |\n", perRequest(c.total(), n), perRequest(c.attempts, n))
+	}
+	p("\n")
+
+	// Latency.
+	bare := in.samples[kBare]
+	b50, b99 := percentile(bare, 50), percentile(bare, 99)
+	p("## Latency of one request, in-process\n\n")
+	p("One iteration makes one request of each kind, in the order listed, so noise hits every kind alike; %d iterations\n", in.iters)
+	p("after a warm-up. Guarded requests: the whole handler (event adaptation, key and body checks, fingerprint, guard,\n")
+	p("order validation and pricing, request log to a discarded writer). The bare PutItem is one conditional put of a\n")
+	p("small new item; the unguarded write is `orders.Store.Create` of a booked order, no guard.\n\n")
+	p("| request | n | p50 | p99 | p50 ÷ bare PutItem p50 | p99 ÷ bare PutItem p99 |\n|---|---:|---:|---:|---:|---:|\n")
+	for _, k := range inprocKinds {
+		s := in.samples[k]
+		p50, p99 := percentile(s, 50), percentile(s, 99)
+		p("| %s | %d | %s | %s | %s | %s |\n", k, len(s), ms(p50), ms(p99), ratio(p50, b50), ratio(p99, b99))
+	}
+	p("\n")
+
+	// Throughput.
+	p("## Throughput through the local HTTP runner\n\n")
+	p("The real `local/serve` binary (the Lambda handler behind the API Gateway emulation of `local/apigw`) on a free\n")
+	p("127.0.0.1 port with tables of its own, one process per mode. Every request is POST /orders with a fresh key (a\n")
+	p("miss: an order is booked); workers send back to back over kept-alive connections. req/s counts 201 responses\n")
+	p("over the level's wall time. The load generator shares the machine with the server and DynamoDB Local.\n\n")
+	p("| mode | concurrency | 201 responses | failed | duration | req/s | p50 | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
+	var fails []string
+	for _, s := range r.serve {
+		for _, l := range s.levels {
+			p("| %s | %d | %d | %d | %s | **%.0f** | %s | %s |\n", s.mode, l.concurrency, l.ok, l.failed,
+				l.elapsed.Round(10*time.Millisecond), l.rps(), ms(percentile(l.latencies, 50)), ms(percentile(l.latencies, 99)))
+			if l.failed > 0 {
+				fails = append(fails, fmt.Sprintf("%s at %d: %s", s.mode, l.concurrency, l.firstErr))
+			}
+		}
+	}
+	if len(fails) > 0 {
+		p("\nFirst failure per level: %s\n", strings.Join(fails, "; "))
+	}
+	p("\n")
+
+	// Bootstrap and memory.
+	p("## Bootstrap: size, start, memory\n\n| | |\n|---|---|\n")
+	for _, a := range r.artifacts {
+		p("| `bootstrap` size, linux/%s (`make build GOARCH_LAMBDA=%s`) | %d bytes (%.1f MiB) |\n", a.arch, a.arch, a.size, float64(a.size)/(1<<20))
+	}
+	bt := r.boot
+	if len(bt.coldStarts) > 0 {
+		cs := slices.Clone(bt.coldStarts)
+		slices.Sort(cs)
+		var all []string
+		for _, d := range bt.coldStarts {
+			all = append(all, fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)))
+		}
+		p("| process start → first response (linux/%s bootstrap under lambdatest's Runtime API; first invocation a POST /orders miss) | median **%s** of %d cold starts (min %s, max %s; each ms: %s) |\n",
+			bt.arch, ms(percentile(cs, 50)), len(cs), ms(cs[0]), ms(cs[len(cs)-1]), strings.Join(all, ", "))
+	}
+	if bt.invocations > 0 {
+		p("| bootstrap peak RSS (VmHWM) after 1 + %d invocations (every fifth a replay) | **%s** (VmRSS then %s) |\n", bt.invocations, mib(bt.hwm), mib(bt.rss))
+	}
+	for _, s := range r.serve {
+		if s.memoryErr != "" {
+			p("| local/serve (%s) peak RSS after its throughput runs | not measured: %s |\n", s.mode, s.memoryErr)
+			continue
+		}
+		n := 0
+		for _, l := range s.levels {
+			n += l.ok + l.failed
+		}
+		p("| local/serve (%s) peak RSS (VmHWM) after its throughput runs (%d requests) | **%s** (VmRSS then %s) |\n", s.mode, n, mib(s.hwm), mib(s.rss))
+	}
+	p("\n")
+
+	p("## Not measured here\n\n")
+	p("- AWS itself: Lambda's own cold start (sandbox and runtime set-up), network latency to DynamoDB, DynamoDB's\n")
+	p("  real latency and throttling, API Gateway. The start time above is this process's init plus one request.\n")
+	p("- Contention on one key (duplicates racing a first attempt): every request here uses its own key.\n")
+	p("- The %s mode's conflict path and lease takeovers; see the tests in internal/idem.\n", idem.Lease)
+	return b.String()
+}
