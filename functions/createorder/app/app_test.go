@@ -121,3 +121,43 @@ func TestRecoverPanics(t *testing.T) {
 		t.Fatal("the panic was not logged")
 	}
 }
+
+func TestKeepPolicy(t *testing.T) {
+	t.Parallel()
+	h, _ := newApp(t)
+	send := func(contentType, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+		r.Header.Set("Content-Type", contentType)
+		r.Header.Set("Idempotency-Key", "keep-policy")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	t.Run("a wrong Content-Type binds nothing, so the same key works once it is fixed", func(t *testing.T) {
+		if w := send("text/plain", orderJSON); w.Code != http.StatusUnsupportedMediaType {
+			t.Fatalf("text/plain: status %d, want 415", w.Code)
+		}
+		if w := send("application/json", orderJSON); w.Code != http.StatusCreated {
+			t.Fatalf("corrected request with the same key: status %d, want 201: %s", w.Code, w.Body)
+		}
+	})
+	t.Run("an invalid order stays bound to its key", func(t *testing.T) {
+		bad := strings.Replace(orderJSON, `"postcode":"4000"`, `"postcode":"40A0"`, 1)
+		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(bad))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Idempotency-Key", "keep-policy-invalid")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusBadRequest {
+			t.Fatalf("invalid order: status %d, want 400", w.Code)
+		}
+		r = httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderJSON))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Idempotency-Key", "keep-policy-invalid")
+		w = httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if w.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("corrected order with the old key: status %d, want 422", w.Code)
+		}
+	})
+}

@@ -19,14 +19,18 @@ const (
 	// ParseKey) or the request has several. Nothing ran; the errors member
 	// names the header.
 	TypeKeyInvalid = "idempotency-key-invalid"
+	// TypeBodyMalformed and TypeBodyTooLarge are the slugs internal/orders
+	// uses for the same kinds of error, so that a client sees one type per
+	// kind whichever layer answers.
+	//
 	// TypeBodyMalformed: 400. A JSON body is not valid JSON, not UTF-8, has a
 	// duplicate member name or is nested too deep, or the body could not be
 	// read. Nothing ran and nothing was stored: the same key may be sent
 	// again with a corrected body.
-	TypeBodyMalformed = "request-body-malformed"
+	TypeBodyMalformed = "malformed-body"
 	// TypeBodyTooLarge: 413. The body is longer than Options.MaxBodyBytes.
 	// Nothing ran and nothing was stored.
-	TypeBodyTooLarge = "request-body-too-large"
+	TypeBodyTooLarge = "body-too-large"
 	// TypeCallerUnknown: 403. The request was authorized but the caller
 	// could not be told apart from others (Options.Scope failed), so its key
 	// cannot be scoped safely. Nothing ran.
