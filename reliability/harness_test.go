@@ -291,25 +291,34 @@ func create(ctx context.Context, base, key, contentType string, body []byte) res
 }
 
 // retryUntilCreated resends the same request until it is answered 201, at
-// most attempts times, sleeping after a 409/5xx as Retry-After says (capped).
-// It fails t on a final answer that is not a 201.
+// most attempts times, pausing 200 ms after a 409, a 5xx or a transport error.
+// It fails t on any other answer or when attempts run out.
 func retryUntilCreated(t *testing.T, base, key, body string, attempts int) (resp, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	r, n, err := retryCreate(base, key, body, attempts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r, n
+}
+
+// retryCreate is retryUntilCreated for any goroutine: it returns an error
+// instead of failing a test.
+func retryCreate(base, key, body string, attempts int) (resp, int, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var last resp
 	for i := 1; i <= attempts; i++ {
 		last = create(ctx, base, key, "application/json", []byte(body))
 		if last.Err == nil && last.Status == http.StatusCreated {
-			return last, i
+			return last, i, nil
 		}
 		if last.Err == nil && last.Status != http.StatusConflict && last.Status < 500 {
-			t.Fatalf("key %s: retry %d answered %v", key, i, last)
+			return last, i, fmt.Errorf("key %s: retry %d answered %v", key, i, last)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("key %s: no 201 after %d attempts; last %v", key, attempts, last)
-	return last, attempts
+	return last, attempts, fmt.Errorf("key %s: no 201 after %d attempts; last %v", key, attempts, last)
 }
 
 // scanOrders returns every order in the table as order_id -> description.
