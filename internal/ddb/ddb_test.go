@@ -114,4 +114,10 @@ func TestUnitOfWorkCapacity(t *testing.T) {
 	if n := len(u.Close()); n != ddb.MaxTransactItems-1 {
 		t.Fatalf("after a refused Add the unit holds %d writes, want %d", n, ddb.MaxTransactItems-1)
 	}
+	if err := u.Err(); !errors.Is(err, ddb.ErrUnitOfWorkFull) {
+		t.Fatalf("Err() = %v after a refused Add, want ErrUnitOfWorkFull", err)
+	}
+	if err := ddb.NewUnitOfWork(1).Err(); err != nil {
+		t.Fatalf("Err() of a unit that refused nothing = %v", err)
+	}
 }

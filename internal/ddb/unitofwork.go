@@ -34,6 +34,7 @@ type UnitOfWork struct {
 	items    []types.TransactWriteItem
 	capacity int
 	closed   bool
+	err      error // the first error Add returned
 }
 
 // NewUnitOfWork returns an empty unit of work that accepts up to
@@ -48,14 +49,29 @@ func NewUnitOfWork(reserved int) *UnitOfWork {
 func (u *UnitOfWork) Add(items ...types.TransactWriteItem) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	var err error
 	switch {
 	case u.closed:
-		return ErrUnitOfWorkClosed
+		err = ErrUnitOfWorkClosed
 	case len(u.items)+len(items) > u.capacity:
-		return ErrUnitOfWorkFull
+		err = ErrUnitOfWorkFull
+	default:
+		u.items = append(u.items, items...)
+		return nil
 	}
-	u.items = append(u.items, items...)
-	return nil
+	if u.err == nil {
+		u.err = err
+	}
+	return err
+}
+
+// Err returns the first error Add returned, or nil. A unit of work that
+// refused a write must not be committed, whatever its writer did with the
+// error: the owner checks Err after Close.
+func (u *UnitOfWork) Err() error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.err
 }
 
 // Close stops the unit of work from accepting writes and returns those it

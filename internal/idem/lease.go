@@ -83,7 +83,9 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 			// Asked for ALL_OLD but got nothing back: read it.
 			rec, derr = g.getRecord(ctx, id)
 			if derr == nil && rec == nil {
-				return g.acquire(ctx, id, req) // it vanished meanwhile
+				// It vanished meanwhile (released by its holder): the
+				// caller may retry at once; no unbounded loop here.
+				derr = errors.New("the record that failed the condition is gone")
 			}
 		}
 		if derr != nil {
@@ -120,6 +122,10 @@ func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn fun
 		g.release(ctx, att, req)
 	})
 	writes := uow.Close()
+	if uerr := uow.Err(); uerr != nil && err == nil {
+		// fn ignored a refused write: committing the rest would lose it.
+		err = fmt.Errorf("%w: %w", ErrTooManyWrites, uerr)
+	}
 	if errors.Is(err, ErrTooManyWrites) {
 		g.emit(ctx, Event{Kind: TooLarge, ID: att.id, Scope: req.Scope, Err: err})
 	}

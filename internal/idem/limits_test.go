@@ -44,6 +44,12 @@ func TestLimits(t *testing.T) {
 			}
 			return idem.Outcome{Keep: true}, nil
 		}, idem.ErrTooManyWrites},
+		{"a refused write the handler ignored is ErrTooManyWrites, not a commit without it", func(ctx context.Context, key string) (idem.Outcome, error) {
+			for i := range ddb.MaxTransactItems {
+				_ = e.putBiz(ctx, fmt.Sprintf("%s-%d", key, i)) // the last one is refused; the error is dropped
+			}
+			return idem.Outcome{Keep: true}, nil
+		}, idem.ErrTooManyWrites},
 		{"writes over 4 MB in all are ErrTooManyWrites", func(ctx context.Context, key string) (idem.Outcome, error) {
 			for i := range 15 {
 				if err := bigPut(ctx, fmt.Sprintf("%s-%d", key, i)); err != nil {

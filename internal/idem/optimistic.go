@@ -3,6 +3,7 @@ package idem
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -18,6 +19,10 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 	uow := ddb.NewUnitOfWork(1)
 	out, err := callFn(ddb.WithUnitOfWork(ctx, uow), fn, func() { uow.Close() })
 	writes := uow.Close()
+	if uerr := uow.Err(); uerr != nil && err == nil {
+		// fn ignored a refused write: committing the rest would lose it.
+		err = fmt.Errorf("%w: %w", ErrTooManyWrites, uerr)
+	}
 	if errors.Is(err, ErrTooManyWrites) {
 		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
 	}
