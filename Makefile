@@ -55,8 +55,9 @@ vet:
 test: deps fmt-check vet
 	$(DDB) run -- $(GO) test -count=1 -timeout 8m ./...
 
+# SERVE_ARGS: flags for local/serve, e.g. SERVE_ARGS=-hold=3s (see README).
 local: deps
-	$(DDB) run -- $(GO) run ./local/serve
+	$(DDB) run -- $(GO) run ./local/serve $(SERVE_ARGS)
 
 bench: deps build
 	$(DDB) run -- $(GO) run ./bench -out BENCHMARKS.md

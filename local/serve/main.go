@@ -15,6 +15,10 @@
 // "serve: listening on http://ADDR". SIGINT or SIGTERM shuts it down
 // gracefully (requests in flight finish, for up to 5 s) and it exits 0.
 //
+// With -hold DURATION every POST /orders is held that long after its key is
+// taken (a demonstration aid for the README's conflict step; the Lambda
+// bootstrap has no such option).
+//
 // With -tables-only it creates the tables and exits: the set-up step for
 // `sam local start-api`, whose container does not create tables.
 package main
@@ -44,17 +48,18 @@ const defaultAddr = "127.0.0.1:3000"
 func main() {
 	tablesOnly := flag.Bool("tables-only", false, "create the tables and exit")
 	timeout := flag.Duration("timeout", 10*time.Second, "function timeout: each invocation's context deadline (template.yaml's Timeout)")
+	hold := flag.Duration("hold", 0, "demonstration aid: hold every POST /orders this long after its key is taken, so a second request with the same key meets it in progress (409)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *tablesOnly, *timeout); err != nil {
+	if err := run(ctx, *tablesOnly, *timeout, *hold); err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, tablesOnly bool, timeout time.Duration) error {
+func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) error {
 	if os.Getenv(ddb.EndpointEnv) == "" {
 		return fmt.Errorf("%s is not set; run `make local` (it starts DynamoDB Local), or set it to a DynamoDB Local endpoint such as http://127.0.0.1:8000 — serve never uses AWS's DynamoDB", ddb.EndpointEnv)
 	}
@@ -79,7 +84,11 @@ func run(ctx context.Context, tablesOnly bool, timeout time.Duration) error {
 		return nil
 	}
 
-	h, err := app.New(ctx, cfg, client, logger)
+	var opts []app.Option
+	if hold > 0 {
+		opts = append(opts, app.WithCreateMiddleware(holdFor(hold)))
+	}
+	h, err := app.New(ctx, cfg, client, logger, opts...)
 	if err != nil {
 		return err
 	}
@@ -125,4 +134,18 @@ func run(ctx context.Context, tablesOnly bool, timeout time.Duration) error {
 		return err
 	}
 	return nil
+}
+
+// holdFor delays each request by d (or until it is cancelled) before handing
+// it on: the -hold flag, which makes an in-progress key easy to see by hand.
+func holdFor(d time.Duration) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-time.After(d):
+			case <-r.Context().Done():
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
 }

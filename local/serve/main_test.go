@@ -96,7 +96,8 @@ func TestServe(t *testing.T) {
 		}
 	})
 
-	cmd := exec.Command(bin)
+	// -hold gives the conflict subtest a create that is reliably in progress.
+	cmd := exec.Command(bin, "-hold=1500ms")
 	cmd.Env = env(ddb.EndpointEnv+"="+ddbtest.Endpoint(), "API_ADDR=127.0.0.1:0",
 		"ORDERS_TABLE="+ordersTable, "IDEMPOTENCY_TABLE="+idemTable, "LOG_LEVEL=ERROR")
 	stderr, err := cmd.StderrPipe()
@@ -177,6 +178,37 @@ func TestServe(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			b, _ := io.ReadAll(resp.Body)
 			t.Fatalf("GET %s: %d %s", target, resp.StatusCode, b)
+		}
+	})
+	t.Run("with -hold, a second request with the same key meets the first in progress: 409 with Retry-After", func(t *testing.T) {
+		key := "serve-hold-" + hex.EncodeToString(suffix[:])
+		post := func() (*http.Response, error) {
+			req, _ := http.NewRequest("POST", url+"/orders", strings.NewReader(order))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Idempotency-Key", key)
+			return httpc.Do(req)
+		}
+		first := make(chan int, 1)
+		go func() {
+			resp, err := post()
+			if err != nil {
+				first <- 0
+				return
+			}
+			resp.Body.Close()
+			first <- resp.StatusCode
+		}()
+		time.Sleep(500 * time.Millisecond) // the first holds its key for 1.5 s
+		resp, err := post()
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusConflict || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("second request: %d, Retry-After %q; want 409 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		if code := <-first; code != http.StatusCreated {
+			t.Errorf("first request: %d, want 201", code)
 		}
 	})
 	t.Run("an unknown path reaches the function through $default and gets problem+json 404", func(t *testing.T) {
