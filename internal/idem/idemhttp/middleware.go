@@ -282,7 +282,7 @@ func (m *middleware) writeError(w http.ResponseWriter, r *http.Request, err erro
 	var inProgress *idem.InProgressError
 	switch {
 	case errors.As(err, &inProgress):
-		setRetryAfter(w, inProgress.RetryAfter)
+		setRetryAfter(w, min(inProgress.RetryAfter, inProgressRetryAfter))
 		writeProblem(w, m.opts.ConflictStatus, TypeKeyInUse, "Request in progress",
 			"A request with this Idempotency-Key is still being processed. Retry the exact same request after the Retry-After delay to get its outcome.")
 		m.report(r, OutcomeInProgress, err)

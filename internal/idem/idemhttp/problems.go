@@ -71,6 +71,12 @@ const (
 	TypeInternal = "internal-error"
 )
 
+// inProgressRetryAfter caps the Retry-After of a key in use. The guard's
+// hint is when the holder's lease could be taken over, an upper bound that
+// can be many seconds; a create usually finishes well within a second, so the
+// client is told to look again soon rather than to wait out the lease.
+const inProgressRetryAfter = time.Second
+
 // storeRetryAfter is the Retry-After sent with 503 and with a lost commit.
 const storeRetryAfter = time.Second
 
