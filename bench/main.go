@@ -122,6 +122,11 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	rep := report{command: commandLine(), settings: o.String()}
+	phaseStart := time.Now()
+	phase := func(name string) {
+		rep.phases = append(rep.phases, fmt.Sprintf("%s %s", name, time.Since(phaseStart).Round(100*time.Millisecond)))
+		phaseStart = time.Now()
+	}
 	logf("describing the machine")
 	rep.machine = describeMachine(ctx, endpoint)
 
@@ -137,6 +142,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err != nil {
 		return err
 	}
+	phase("builds")
 
 	client, err := ddb.NewClient(ctx)
 	if err != nil {
@@ -156,11 +162,13 @@ func run(ctx context.Context, o options) (err error) {
 	if err := tables.create(ctx, client); err != nil {
 		return err
 	}
+	phase("tables")
 
 	logf("in-process latency and calls: up to %d iterations or %s", o.iters, o.latencyDur)
 	if rep.inproc, err = inproc(ctx, endpoint, tables, o.warmup, o.iters, o.latencyDur); err != nil {
 		return err
 	}
+	phase("in-process")
 
 	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
 		logf("throughput through local/serve, %s mode: concurrency %v, %s or %d requests each", mode, o.levels, o.levelDur, o.levelMax)
@@ -170,6 +178,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		rep.serve = append(rep.serve, s)
 	}
+	phase("throughput")
 
 	var hostBin string
 	for _, a := range rep.artifacts {
@@ -181,6 +190,7 @@ func run(ctx context.Context, o options) (err error) {
 	if rep.boot, err = runBootstrap(ctx, r, hostBin, endpoint, tables.bootstrap, o.coldStarts, o.invocations); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
+	phase("bootstrap")
 
 	rep.machine.LoadEnd = loadAvg()
 	rep.elapsed = time.Since(began)
