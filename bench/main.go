@@ -57,10 +57,10 @@ func main() {
 	var levels string
 	flag.StringVar(&o.out, "out", "", "also write the report to this file (e.g. BENCHMARKS.md)")
 	flag.IntVar(&o.warmup, "warmup", 30, "in-process warm-up iterations (not recorded)")
-	flag.IntVar(&o.iters, "iters", 1500, "in-process iterations at most (one request of each kind each)")
-	flag.DurationVar(&o.latencyDur, "latency-time", 25*time.Second, "in-process iterations for at most this long")
+	flag.IntVar(&o.iters, "iters", 3000, "in-process iterations at most (one request of each kind each)")
+	flag.DurationVar(&o.latencyDur, "latency-time", 40*time.Second, "in-process iterations for at most this long")
 	flag.StringVar(&levels, "concurrency", "1,8,64", "throughput concurrency levels")
-	flag.DurationVar(&o.levelDur, "level-time", 4*time.Second, "each throughput level runs at most this long")
+	flag.DurationVar(&o.levelDur, "level-time", 5*time.Second, "each throughput level runs at most this long")
 	flag.IntVar(&o.levelMax, "level-requests", 20000, "each throughput level sends at most this many requests")
 	flag.IntVar(&o.coldStarts, "cold-starts", 7, "bootstrap cold starts to time")
 	flag.IntVar(&o.invocations, "invocations", 500, "invocations of the last bootstrap before its memory is read")
