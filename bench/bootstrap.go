@@ -54,6 +54,8 @@ type bootstrapResult struct {
 	arch        string
 	coldStarts  []time.Duration // process start to first response
 	invocations int             // of the memory load, after the first
+	warmMiss    []time.Duration // Runtime API round trips of the memory load's misses
+	warmHit     []time.Duration // and of its replays
 	hwm, rss    int64           // KiB, after the memory load
 }
 
@@ -61,7 +63,8 @@ type bootstrapResult struct {
 // a Runtime API of its own (lambdatest), and times process start to the
 // response of its first invocation, a POST /orders miss. The last process
 // then gets invocations more (every fifth the retry of the one before, a
-// hit; the others misses), and its VmHWM is read.
+// hit; the others misses), each timed from Invoke to its response, and its
+// VmHWM is read.
 func runBootstrap(ctx context.Context, r *runner, bin, endpoint string, cfg app.Config, n, invocations int) (bootstrapResult, error) {
 	res := bootstrapResult{arch: runtime.GOARCH}
 	for i := range n {
@@ -76,8 +79,14 @@ func runBootstrap(ctx context.Context, r *runner, bin, endpoint string, cfg app.
 				if j%5 == 4 {
 					key = prev
 				}
+				t0 := time.Now()
 				if err := invoke(ctx, key); err != nil {
 					return fmt.Errorf("invocation %d: %w", j+2, err)
+				}
+				if key == prev {
+					res.warmHit = append(res.warmHit, time.Since(t0))
+				} else {
+					res.warmMiss = append(res.warmMiss, time.Since(t0))
 				}
 				prev = key
 			}
