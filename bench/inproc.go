@@ -166,17 +166,17 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 		}
 	}
 
-	deadline := time.Now().Add(maxDur)
+	var deadline time.Time // set when the warm-up ends
 	for i := 0; i < warmup+maxIters; i++ {
 		if err := ctx.Err(); err != nil {
 			return res, err
 		}
+		if i == warmup {
+			deadline = time.Now().Add(maxDur)
+		}
 		record := i >= warmup
 		if record && time.Now().After(deadline) {
 			break
-		}
-		if i == warmup {
-			deadline = time.Now().Add(maxDur)
 		}
 		steps := []step{
 			{kBare, func(ctx context.Context) error { return barePut(ctx, client, tables.bare) }},
