@@ -99,13 +99,9 @@ func TestEventFilesAreWellFormed(t *testing.T) {
 		t.Errorf("events/ holds %v, the test exercises %v", got, want)
 	}
 
-	keys := []string{apigw.DefaultRouteKey}
-	for _, r := range app.Routes {
-		keys = append(keys, r.Key())
-	}
 	router, err := apigw.New(func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
 		return events.APIGatewayV2HTTPResponse{}, nil
-	}, apigw.Options{Routes: keys})
+	}, apigw.Options{Routes: app.RouteKeys()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,13 +49,7 @@ func (rc *recorder) handle(ctx context.Context, ev events.APIGatewayV2HTTPReques
 
 var pinned = time.Date(2025, time.March, 4, 5, 6, 7, 890_000_000, time.UTC)
 
-var orderRoutes = func() []string {
-	keys := []string{apigw.DefaultRouteKey}
-	for _, r := range app.Routes {
-		keys = append(keys, r.Key())
-	}
-	return keys
-}()
+var orderRoutes = app.RouteKeys()
 
 func newAdapter(t *testing.T, rc *recorder, routes []string) *apigw.Adapter {
 	t.Helper()

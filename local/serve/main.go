@@ -92,11 +92,7 @@ func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) erro
 	if err != nil {
 		return err
 	}
-	routes := []string{apigw.DefaultRouteKey}
-	for _, r := range app.Routes {
-		routes = append(routes, r.Key())
-	}
-	adapter, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: routes, Timeout: timeout, Logger: logger})
+	adapter, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Timeout: timeout, Logger: logger})
 	if err != nil {
 		return err
 	}

@@ -20,3 +20,13 @@ var (
 // these (plus a $default route, so that any other request reaches the
 // function and gets a problem+json 404/405 instead of API Gateway's own).
 var Routes = []Route{RouteCreateOrder, RouteGetOrder}
+
+// RouteKeys returns the route keys of the API as API Gateway names them:
+// those of Routes, then "$default", the catch-all route template.yaml adds.
+func RouteKeys() []string {
+	keys := make([]string, 0, len(Routes)+1)
+	for _, r := range Routes {
+		keys = append(keys, r.Key())
+	}
+	return append(keys, "$default")
+}
