@@ -81,7 +81,7 @@ type machine struct {
 	Date                                     time.Time
 }
 
-func describeMachine(ctx context.Context, endpoint string) machine {
+func describeMachine(ctx context.Context, root, endpoint string) machine {
 	m := machine{
 		CPU:      cpuModel(),
 		Cores:    runtime.NumCPU(),
@@ -98,7 +98,7 @@ func describeMachine(ctx context.Context, endpoint string) machine {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
 	m.LoadStart = loadAvg()
-	m.DynamoDBLocal = dynamoDBLocalVersion(ctx, endpoint)
+	m.DynamoDBLocal = dynamoDBLocalVersion(ctx, root, endpoint)
 	return m
 }
 
@@ -167,12 +167,12 @@ func peakRSS(pid int) (hwm, rss int64, err error) {
 
 var versionRE = regexp.MustCompile(`^\d+\.\d+\.\d+`)
 
-// dynamoDBLocalVersion finds the DynamoDB Local serving endpoint's port: a
-// java process on this machine running DynamoDBLocal.jar with that -port,
-// asked with -version; else the "Version:" line of local/dynamodb-local.sh's
-// log for that port; else "unknown" (a Docker container's image tag is not
-// looked up).
-func dynamoDBLocalVersion(ctx context.Context, endpoint string) string {
+// dynamoDBLocalVersion returns the version of the DynamoDB Local serving
+// endpoint's port: a java process on this machine running DynamoDBLocal.jar
+// with that -port, asked with -version; else the "Version:" line of
+// local/dynamodb-local.sh's log for that port under root; else "unknown" (a
+// Docker container's image tag is not looked up).
+func dynamoDBLocalVersion(ctx context.Context, root, endpoint string) string {
 	port := "8000"
 	if u, err := url.Parse(endpoint); err == nil && u.Port() != "" {
 		port = u.Port()
@@ -207,7 +207,7 @@ func dynamoDBLocalVersion(ctx context.Context, endpoint string) string {
 			return v + " (" + filepath.Base(filepath.Dir(jar)) + ")"
 		}
 	}
-	if b, err := os.ReadFile(filepath.Join(".local", "dynamodb-"+port+".log")); err == nil {
+	if b, err := os.ReadFile(filepath.Join(root, ".local", "dynamodb-"+port+".log")); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "Version:"); ok {
 				return strings.TrimSpace(v) + " (from .local/dynamodb-" + port + ".log)"

@@ -122,13 +122,13 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	rep := report{command: commandLine(), settings: o.String()}
+	logf("describing the machine")
+	rep.machine = describeMachine(ctx, root, endpoint)
 	phaseStart := time.Now()
 	phase := func(name string) {
 		rep.phases = append(rep.phases, fmt.Sprintf("%s %s", name, time.Since(phaseStart).Round(100*time.Millisecond)))
 		phaseStart = time.Now()
 	}
-	logf("describing the machine")
-	rep.machine = describeMachine(ctx, endpoint)
 
 	logf("building: make build (linux/arm64, linux/amd64) and local/serve")
 	archs := []string{"arm64", "amd64"}
