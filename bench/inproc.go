@@ -21,12 +21,8 @@ import (
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
 	"github.com/parcelhq/orderservice/internal/orders"
+	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
-
-// orderJSON is the body of every POST /orders of the run: a valid order.
-const orderJSON = `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
-	`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
-	`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`
 
 // The kinds of request the in-process phase times, in the order each
 // iteration makes them.
@@ -94,7 +90,7 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 		handlers[mode] = app.LambdaHandler(h)
 	}
 	store := orders.NewStore(client, tables.inprocOrders)
-	orderReq, err := orders.DecodeOrder([]byte(orderJSON))
+	orderReq, err := orders.DecodeOrder([]byte(orderstest.JSON))
 	if err != nil {
 		return inprocResult{}, fmt.Errorf("the benchmark's order is invalid: %w", err)
 	}
@@ -102,7 +98,7 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
 		noCache[mode] = idem.New(client, idem.Config{Table: tables.inprocIdem[mode], Mode: mode})
 	}
-	fp, err := idemhttp.Fingerprint(http.MethodPost, app.RouteCreateOrder.Key(), "application/json", []byte(orderJSON))
+	fp, err := idemhttp.Fingerprint(http.MethodPost, app.RouteCreateOrder.Key(), "application/json", []byte(orderstest.JSON))
 	if err != nil {
 		return inprocResult{}, err
 	}
@@ -231,7 +227,7 @@ func createEvent(key string) events.APIGatewayV2HTTPRequest {
 	now := time.Now().UTC()
 	const route = "POST /orders"
 	return events.APIGatewayV2HTTPRequest{
-		Version: "2.0", RouteKey: route, RawPath: "/orders", Body: orderJSON,
+		Version: "2.0", RouteKey: route, RawPath: "/orders", Body: orderstest.JSON,
 		Headers: map[string]string{"content-type": "application/json", "user-agent": "orderservice-bench", "idempotency-key": key},
 		RequestContext: events.APIGatewayV2HTTPRequestContext{
 			AccountID: "123456789012", APIID: "local", DomainName: "local.execute-api.us-east-1.amazonaws.com",

@@ -20,6 +20,7 @@ import (
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
+	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
 
 // loadResult is one concurrency level of a throughput run.
@@ -204,7 +205,7 @@ func load(ctx context.Context, client *http.Client, url string, conc int, dur ti
 }
 
 func postOrder(ctx context.Context, client *http.Client, url, key string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(orderJSON))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(orderstest.JSON))
 	if err != nil {
 		return err
 	}

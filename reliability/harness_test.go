@@ -34,6 +34,7 @@ import (
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
 
 // soak reports whether the long versions run (SOAK=1, `make soak`).
@@ -227,11 +228,7 @@ func (p *proc) waitKilled(t *testing.T) bool {
 
 // orderBody is a valid create request whose parcel description carries tag,
 // so each key's request (and order) is distinguishable.
-func orderBody(tag string) string {
-	return `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
-		`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
-		`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"` + tag + `"}}`
-}
+func orderBody(tag string) string { return orderstest.WithDescription(tag) }
 
 // newKey returns a fresh idempotency key with a readable prefix.
 func newKey(prefix string) string {

@@ -16,11 +16,8 @@ import (
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
 	"github.com/parcelhq/orderservice/internal/lambdatest"
+	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
-
-const orderJSON = `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
-	`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
-	`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`
 
 // event builds an API Gateway HTTP API (payload 2.0) event the way API
 // Gateway does for the route routeKey.
@@ -135,7 +132,7 @@ func TestBootstrap(t *testing.T) {
 	var orderID string
 
 	t.Run("a create is answered 201 with the order", func(t *testing.T) {
-		created = invoke(t, event("POST", "/orders", "POST /orders", key, orderJSON, nil))
+		created = invoke(t, event("POST", "/orders", "POST /orders", key, orderstest.JSON, nil))
 		t.Logf("process start to first response: %s", time.Since(started))
 		if created.StatusCode != http.StatusCreated {
 			t.Fatalf("status %d, body %s", created.StatusCode, created.Body)
@@ -159,7 +156,7 @@ func TestBootstrap(t *testing.T) {
 	}
 
 	t.Run("a retry with the same key replays the same order byte for byte", func(t *testing.T) {
-		replay := invoke(t, event("POST", "/orders", "POST /orders", key, orderJSON, nil))
+		replay := invoke(t, event("POST", "/orders", "POST /orders", key, orderstest.JSON, nil))
 		if replay.StatusCode != created.StatusCode || replay.Body != created.Body {
 			t.Fatalf("replay %d %s\nfirst  %d %s", replay.StatusCode, replay.Body, created.StatusCode, created.Body)
 		}
@@ -169,7 +166,7 @@ func TestBootstrap(t *testing.T) {
 	})
 
 	t.Run("the same key with another body is 422", func(t *testing.T) {
-		other := strings.Replace(orderJSON, `"weight_kg":2.5`, `"weight_kg":3`, 1)
+		other := strings.Replace(orderstest.JSON, `"weight_kg":2.5`, `"weight_kg":3`, 1)
 		r := invoke(t, event("POST", "/orders", "POST /orders", key, other, nil))
 		if r.StatusCode != http.StatusUnprocessableEntity || !strings.HasSuffix(problemType(t, r), "/idempotency-key-reused") {
 			t.Fatalf("status %d, body %s", r.StatusCode, r.Body)
@@ -177,7 +174,7 @@ func TestBootstrap(t *testing.T) {
 	})
 
 	t.Run("a create without a key is 400", func(t *testing.T) {
-		r := invoke(t, event("POST", "/orders", "POST /orders", nil, orderJSON, nil))
+		r := invoke(t, event("POST", "/orders", "POST /orders", nil, orderstest.JSON, nil))
 		if r.StatusCode != http.StatusBadRequest || !strings.HasSuffix(problemType(t, r), "/idempotency-key-missing") {
 			t.Fatalf("status %d, body %s", r.StatusCode, r.Body)
 		}

@@ -22,9 +22,8 @@ import (
 
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
-
-const order = `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`
 
 var (
 	binDir    string
@@ -137,8 +136,8 @@ func TestServe(t *testing.T) {
 
 	httpc := &http.Client{Timeout: 15 * time.Second}
 	var location string
-	t.Run("a new order is created through the emulated API Gateway", func(t *testing.T) {
-		req, _ := http.NewRequest("POST", url+"/orders", strings.NewReader(order))
+	t.Run("a new orderstest.JSON is created through the emulated API Gateway", func(t *testing.T) {
+		req, _ := http.NewRequest("POST", url+"/orders", strings.NewReader(orderstest.JSON))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", "serve-test-"+hex.EncodeToString(suffix[:]))
 		resp, err := httpc.Do(req)
@@ -162,9 +161,9 @@ func TestServe(t *testing.T) {
 			t.Errorf("Location = %q, want it to end in /orders/%s", location, o.OrderID)
 		}
 	})
-	t.Run("the created order can be read back", func(t *testing.T) {
+	t.Run("the created orderstest.JSON can be read back", func(t *testing.T) {
 		if location == "" {
-			t.Skip("no order was created")
+			t.Skip("no orderstest.JSON was created")
 		}
 		target := location
 		if strings.HasPrefix(target, "/") {
@@ -183,7 +182,7 @@ func TestServe(t *testing.T) {
 	t.Run("with -hold, a second request with the same key meets the first in progress: 409 with Retry-After", func(t *testing.T) {
 		key := "serve-hold-" + hex.EncodeToString(suffix[:])
 		post := func() (*http.Response, error) {
-			req, _ := http.NewRequest("POST", url+"/orders", strings.NewReader(order))
+			req, _ := http.NewRequest("POST", url+"/orders", strings.NewReader(orderstest.JSON))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", key)
 			return httpc.Do(req)

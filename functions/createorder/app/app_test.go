@@ -12,11 +12,8 @@ import (
 	"time"
 
 	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
-
-const orderJSON = `{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
-	`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
-	`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`
 
 // syncBuffer is a log sink safe for the handler's writes and the test's reads.
 type syncBuffer struct {
@@ -61,7 +58,7 @@ func TestRequestLog(t *testing.T) {
 	t.Parallel()
 	h, logs := newApp(t)
 	post := func() *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderJSON))
+		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderstest.JSON))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Idempotency-Key", "log-test")
 		w := httptest.NewRecorder()
@@ -134,15 +131,15 @@ func TestKeepPolicy(t *testing.T) {
 		return w
 	}
 	t.Run("a wrong Content-Type binds nothing, so the same key works once it is fixed", func(t *testing.T) {
-		if w := send("text/plain", orderJSON); w.Code != http.StatusUnsupportedMediaType {
+		if w := send("text/plain", orderstest.JSON); w.Code != http.StatusUnsupportedMediaType {
 			t.Fatalf("text/plain: status %d, want 415", w.Code)
 		}
-		if w := send("application/json", orderJSON); w.Code != http.StatusCreated {
+		if w := send("application/json", orderstest.JSON); w.Code != http.StatusCreated {
 			t.Fatalf("corrected request with the same key: status %d, want 201: %s", w.Code, w.Body)
 		}
 	})
 	t.Run("an invalid order stays bound to its key", func(t *testing.T) {
-		bad := strings.Replace(orderJSON, `"postcode":"4000"`, `"postcode":"40A0"`, 1)
+		bad := strings.Replace(orderstest.JSON, `"postcode":"4000"`, `"postcode":"40A0"`, 1)
 		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(bad))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Idempotency-Key", "keep-policy-invalid")
@@ -151,7 +148,7 @@ func TestKeepPolicy(t *testing.T) {
 		if w.Code != http.StatusBadRequest {
 			t.Fatalf("invalid order: status %d, want 400", w.Code)
 		}
-		r = httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderJSON))
+		r = httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderstest.JSON))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Idempotency-Key", "keep-policy-invalid")
 		w = httptest.NewRecorder()
