@@ -72,7 +72,9 @@ type Config struct {
 	// Wait bounds how long a duplicate waits for an in-progress first
 	// attempt, polling with consistent reads, before answering
 	// ErrInProgress; if the first attempt completes it is replayed, if it
-	// gives up the key the duplicate runs. 0 answers ErrInProgress at once.
+	// gives up the key the duplicate runs (in Lease mode; in Optimistic mode,
+	// where the duplicate has already run, it answers ErrInProgress with
+	// RetryAfter 0 and commits nothing). 0 answers ErrInProgress at once.
 	Wait time.Duration
 	// Cache, when set, holds COMPLETED records replayed from the table, so a
 	// repeated retry is answered without a round trip.

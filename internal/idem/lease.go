@@ -102,6 +102,13 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 	if err != nil {
 		err = storeErr("acquire", err)
 		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
+		// The put may have landed with its answer lost: give back the lease
+		// this attempt may hold, so retries need not wait for it to lapse.
+		// Fenced by att's owner token, it deletes nothing else; its own
+		// failure adds nothing to the error already reported.
+		if released, _ := g.deleteFenced(ctx, att); released {
+			g.emit(ctx, Event{Kind: Released, ID: id, Scope: req.Scope})
+		}
 		return nil, nil, err
 	}
 	g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
@@ -267,6 +274,19 @@ func firstFailed(tce *types.TransactionCanceledException, n int) (int, bool) {
 // (the fence requires att's owner token); a failed fence changes nothing. A
 // store error leaves the lease to lapse.
 func (g *Guard) release(ctx context.Context, att *attempt, req Request) {
+	released, err := g.deleteFenced(ctx, att)
+	switch {
+	case err != nil:
+		g.emit(ctx, Event{Kind: StoreError, ID: att.id, Scope: req.Scope, Err: storeErr("release", err)})
+	case released:
+		g.emit(ctx, Event{Kind: Released, ID: att.id, Scope: req.Scope})
+	}
+}
+
+// deleteFenced deletes att's record if att still holds it IN_PROGRESS. It
+// reports whether it deleted it, and DynamoDB's error other than the failed
+// fence.
+func (g *Guard) deleteFenced(ctx context.Context, att *attempt) (bool, error) {
 	rctx, cancel := detached(ctx)
 	defer cancel()
 	_, err := g.api.DeleteItem(rctx, &dynamodb.DeleteItemInput{
@@ -276,11 +296,7 @@ func (g *Guard) release(ctx context.Context, att *attempt, req Request) {
 		ExpressionAttributeValues: fenceValues(att.owner),
 	})
 	if _, failed := conditionFailed(err); failed {
-		return
+		return false, nil
 	}
-	if err != nil {
-		g.emit(ctx, Event{Kind: StoreError, ID: att.id, Scope: req.Scope, Err: storeErr("release", err)})
-		return
-	}
-	g.emit(ctx, Event{Kind: Released, ID: att.id, Scope: req.Scope})
+	return err == nil, err
 }

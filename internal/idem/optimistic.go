@@ -124,6 +124,10 @@ func (g *Guard) replayWinner(ctx context.Context, id string, req Request, item m
 		return Result{}, werr
 	case done && g.live(got, g.cfg.Now()):
 		return g.judge(ctx, req, got)
+	case done:
+		// The holder gave the key up. This attempt's outcome is discarded
+		// (its commit was refused); the key is free, so retry at once.
+		return Result{}, &InProgressError{}
 	}
 	return res, err
 }

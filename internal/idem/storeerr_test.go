@@ -204,28 +204,37 @@ func TestStoreErrorDuringCommit(t *testing.T) {
 func TestStoreErrorDuringAcquire(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true)
-	var ev events
-	api := newFailingWrite(e.client, "PutItem", false)
-	g := idem.New(api, idem.Config{Table: e.table, Observer: ev.observe})
-	r := req(uniqueKey(t), "fp")
-	var runs atomic.Int32
+	for _, landed := range []bool{false, true} {
+		name := "an acquire that never reached DynamoDB"
+		if landed {
+			name = "an acquire that landed but whose answer was lost"
+		}
+		t.Run(name+" is ErrStore, runs nothing, leaves no lease, and a retry runs at once", func(t *testing.T) {
+			t.Parallel()
+			var ev events
+			api := newFailingWrite(e.client, "PutItem", landed)
+			g := idem.New(api, idem.Config{Table: e.table, Observer: ev.observe})
+			r := req(uniqueKey(t), "fp")
+			var runs atomic.Int32
 
-	_, err := g.Do(context.Background(), r, respond(&runs, []byte("x")))
-	if api.failed.Load() != 1 {
-		t.Fatalf("PutItem failed %d times, want once", api.failed.Load())
-	}
-	wantStoreError(t, err, &ev)
-	if runs.Load() != 0 {
-		t.Fatal("fn ran although the lease was never acquired")
-	}
-	if n := ev.count(idem.Miss); n != 0 {
-		t.Fatalf("Miss events = %d for an acquire that failed", n)
-	}
-	if rec := e.record(r); rec != nil {
-		t.Fatalf("a record exists after a failed acquire: %v", rec)
-	}
-	if res := mustDo(t, g, r, respond(&runs, []byte("x"))); res.Replayed || runs.Load() != 1 {
-		t.Fatalf("retry: replayed=%v runs=%d, want a fresh run", res.Replayed, runs.Load())
+			_, err := g.Do(context.Background(), r, respond(&runs, []byte("x")))
+			if api.failed.Load() != 1 {
+				t.Fatalf("PutItem failed %d times, want once", api.failed.Load())
+			}
+			wantStoreError(t, err, &ev)
+			if runs.Load() != 0 {
+				t.Fatal("fn ran although the lease was never acquired")
+			}
+			if n := ev.count(idem.Miss); n != 0 {
+				t.Fatalf("Miss events = %d for an acquire that failed", n)
+			}
+			if rec := e.record(r); rec != nil {
+				t.Fatalf("a record exists after a failed acquire: %v", rec)
+			}
+			if res := mustDo(t, g, r, respond(&runs, []byte("x"))); res.Replayed || runs.Load() != 1 {
+				t.Fatalf("retry: replayed=%v runs=%d, want a fresh run", res.Replayed, runs.Load())
+			}
+		})
 	}
 }
 
@@ -303,12 +312,11 @@ func TestOptimisticWait(t *testing.T) {
 		}
 	})
 
-	// Config.Wait says a duplicate runs when the first attempt gives the key
-	// up. An optimistic duplicate has run fn before it waits; the code does
-	// not retry its commit then but answers the ErrInProgress it had (with
-	// the hint from before the wait), discarding its outcome, so the
-	// caller's retry runs afresh. This pins that behaviour.
-	t.Run("a duplicate whose holder gives the key up answers ErrInProgress and commits nothing", func(t *testing.T) {
+	// An optimistic duplicate has run fn before it waits; when the holder
+	// gives the key up it does not retry its commit but answers
+	// ErrInProgress with RetryAfter 0, discarding its outcome, so the
+	// caller's retry runs afresh at once (Config.Wait's doc).
+	t.Run("a duplicate whose holder gives the key up answers ErrInProgress, retry now, and commits nothing", func(t *testing.T) {
 		t.Parallel()
 		r := req(uniqueKey(t), "fp")
 		giveUp := make(chan struct{})
@@ -338,8 +346,9 @@ func TestOptimisticWait(t *testing.T) {
 		}})
 		var runs atomic.Int32
 		_, err := g.Do(context.Background(), r, writeAndRespond(&runs, r.Key))
-		if !errors.Is(err, idem.ErrInProgress) {
-			t.Fatalf("err = %v, want ErrInProgress", err)
+		var ip *idem.InProgressError
+		if !errors.As(err, &ip) || ip.RetryAfter != 0 {
+			t.Fatalf("err = %v, want ErrInProgress with RetryAfter 0", err)
 		}
 		if api.reads.Load() == 0 {
 			t.Fatal("the duplicate answered without polling: Wait was ignored")
