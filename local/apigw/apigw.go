@@ -255,7 +255,12 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	ev := a.Event(r, body, routeKey, params)
 
-	ctx, cancel := a.invocationContext(r.Context())
+	// Lambda runs an invocation to completion (or its deadline) whatever the
+	// client does: the client going away must not cancel the handler, or a
+	// local run would behave differently from production (the idempotency
+	// guard would give its key back and answer 503). The request's values
+	// are kept, its cancellation is not.
+	ctx, cancel := a.invocationContext(context.WithoutCancel(r.Context()))
 	defer cancel()
 	resp, err := a.invoke(ctx, ev)
 	if err != nil {
@@ -284,7 +289,9 @@ func (a *Adapter) invoke(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 
 // invocationContext returns what Lambda gives a handler: a context with a
 // LambdaContext (a fresh AwsRequestID, the function ARN) and the function
-// timeout as its deadline.
+// timeout as its deadline. parent should not be cancelled by the client
+// (ServeHTTP passes context.WithoutCancel of the request's context): only the
+// deadline ends an invocation.
 func (a *Adapter) invocationContext(parent context.Context) (context.Context, context.CancelFunc) {
 	lc := &lambdacontext.LambdaContext{
 		AwsRequestID:       newUUID(),

@@ -504,3 +504,101 @@ func TestRoundTripThroughTheLambdaAdapter(t *testing.T) {
 		})
 	}
 }
+
+// TestInvocationOutlivesTheClient checks that, as under Lambda, an invocation
+// runs on when the HTTP client gives up: the handler's context is not
+// cancelled by the client's disconnect and keeps the function timeout as its
+// deadline.
+func TestInvocationOutlivesTheClient(t *testing.T) {
+	t.Parallel()
+	const timeout = 5 * time.Minute // far beyond the test's life: only a disconnect could end the context
+	entered := make(chan context.Context, 1)
+	release := make(chan struct{})
+	var handlerErr error // the handler's ctx.Err() when it was let go; read after served is closed
+	handler := func(ctx context.Context, _ events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+		entered <- ctx
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		handlerErr = ctx.Err()
+		return events.APIGatewayV2HTTPResponse{StatusCode: 204}, nil
+	}
+	a, err := apigw.New(handler, apigw.Options{Routes: orderRoutes, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// clientGone is closed once the server has seen the client disconnect
+	// (the request's own context is cancelled while the handler still runs);
+	// served once the adapter has returned.
+	clientGone := make(chan struct{})
+	served := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer close(served)
+		go func() {
+			<-r.Context().Done()
+			close(clientGone)
+		}()
+		a.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	var once sync.Once
+	letGo := func() { once.Do(func() { close(release) }) }
+	t.Cleanup(letGo)
+
+	bound := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(30 * time.Second):
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+
+	start := time.Now()
+	clientCtx, cancelClient := context.WithCancel(context.Background())
+	defer cancelClient()
+	req, _ := http.NewRequestWithContext(clientCtx, "GET", srv.URL+"/orders/x", nil)
+	clientDone := make(chan error, 1)
+	go func() {
+		resp, err := srv.Client().Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		clientDone <- err
+	}()
+
+	var ctx context.Context
+	select {
+	case ctx = <-entered:
+	case <-time.After(30 * time.Second):
+		t.Fatal("timed out waiting for the handler to be invoked")
+	}
+	cancelClient()
+	if err := <-clientDone; err == nil {
+		t.Fatal("the client's request succeeded although it was cancelled")
+	}
+	bound(clientGone, "the server to see the client disconnect")
+
+	t.Run("the handler's context is not cancelled when the client disconnects", func(t *testing.T) {
+		if err := ctx.Err(); err != nil {
+			t.Errorf("handler's ctx.Err() = %v after the client disconnected, want nil", err)
+		}
+	})
+	t.Run("the handler's context keeps the function timeout as deadline", func(t *testing.T) {
+		dl, ok := ctx.Deadline()
+		if !ok {
+			t.Fatal("no deadline")
+		}
+		if d := dl.Sub(start); d < timeout || d > timeout+30*time.Second {
+			t.Errorf("deadline %v after start, want about %v", d, timeout)
+		}
+	})
+	t.Run("the handler runs to completion with a live context", func(t *testing.T) {
+		letGo()
+		bound(served, "the invocation to finish")
+		if handlerErr != nil {
+			t.Errorf("handler's ctx.Err() = %v when it was let finish, want nil", handlerErr)
+		}
+	})
+}
