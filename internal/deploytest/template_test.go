@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -89,6 +90,21 @@ func getAttName(v any) (string, string) {
 	r, _ := ga[0].(string)
 	a, _ := ga[1].(string)
 	return r, a
+}
+
+// number returns v as a float64 if it is a YAML number or a string holding
+// one (CloudFormation accepts either for a Number parameter's properties).
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int:
+		return float64(x), true
+	case float64:
+		return x, true
+	case string:
+		f, err := strconv.ParseFloat(x, 64)
+		return f, err == nil
+	}
+	return 0, false
 }
 
 func path(v any, keys ...string) any {
@@ -294,44 +310,81 @@ func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 		}
 	})
 
-	t.Run("the retention is the IdempotencyRetention parameter, defaulting to app's default", func(t *testing.T) {
-		p := refName(vars[app.EnvIdempotencyTTL])
-		if p != "IdempotencyRetention" {
-			t.Fatalf("%s refers to %q, want the IdempotencyRetention parameter", app.EnvIdempotencyTTL, p)
+	// The retention reaches the function as !Sub "${IdempotencyRetentionHours}h":
+	// a Number parameter whose MinValue/MaxValue CloudFormation enforces, so a
+	// zero or sub-lease retention is refused at deploy time instead of
+	// failing every Lambda init.
+	const retentionParam = "IdempotencyRetentionHours"
+	retention := func(t *testing.T, name string) float64 {
+		t.Helper()
+		n, ok := number(path(tpl.parameters, retentionParam, name))
+		if !ok {
+			t.Fatalf("%s.%s = %v, want a number", retentionParam, name, path(tpl.parameters, retentionParam, name))
 		}
-		def, _ := path(tpl.parameters, p, "Default").(string)
-		d, err := time.ParseDuration(def)
-		if err != nil || d <= 0 {
-			t.Fatalf("Default %q is not a positive Go duration", def)
+		return n
+	}
+	// ttlFor is the value CloudFormation gives IDEMPOTENCY_TTL when the
+	// parameter is hours (a Number parameter reaches Fn::Sub as its text).
+	ttlFor := func(t *testing.T, hours string) string {
+		t.Helper()
+		sub, ok := path(vars[app.EnvIdempotencyTTL], "Fn::Sub").(string)
+		if !ok {
+			t.Fatalf("%s = %v, want !Sub \"${%s}h\"", app.EnvIdempotencyTTL, vars[app.EnvIdempotencyTTL], retentionParam)
 		}
+		return strings.ReplaceAll(sub, "${"+retentionParam+"}", hours)
+	}
+
+	t.Run("the retention is the "+retentionParam+" Number parameter, in hours", func(t *testing.T) {
+		refs := deploytest.References(vars[app.EnvIdempotencyTTL])
+		if len(refs) != 1 || refs[0] != (deploytest.Reference{Kind: "Fn::Sub", Name: retentionParam}) {
+			t.Fatalf("%s = %v refers to %v, want only ${%s}", app.EnvIdempotencyTTL, vars[app.EnvIdempotencyTTL], refs, retentionParam)
+		}
+		if typ := path(tpl.parameters, retentionParam, "Type"); typ != "Number" {
+			t.Errorf("%s is a %v, want Number (so CloudFormation enforces MinValue and MaxValue)", retentionParam, typ)
+		}
+		if got := ttlFor(t, "24"); got != "24h" {
+			t.Errorf("with %s=24, %s = %q, want \"24h\"", retentionParam, app.EnvIdempotencyTTL, got)
+		}
+		desc, _ := path(tpl.parameters, retentionParam, "Description").(string)
+		if !strings.Contains(desc, "published") || !strings.Contains(desc, "retention") {
+			t.Errorf("Description %q does not say it is the published retention policy", desc)
+		}
+	})
+
+	t.Run("the retention default is app's default retention", func(t *testing.T) {
+		def := retention(t, "Default")
 		t.Setenv(app.EnvIdempotencyTTL, "")
 		cfg, err := app.ConfigFromEnv()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d != cfg.Retention {
-			t.Errorf("template default %v, app default %v", d, cfg.Retention)
+		if got := time.Duration(def * float64(time.Hour)); got != cfg.Retention {
+			t.Errorf("template default %v h (%v), app default %v", def, got, cfg.Retention)
 		}
 	})
 
-	t.Run("the retention pattern accepts Go durations and refuses what app would reject", func(t *testing.T) {
-		pat, _ := path(tpl.parameters, "IdempotencyRetention", "AllowedPattern").(string)
-		re, err := regexp.Compile(pat)
-		if err != nil {
-			t.Fatalf("AllowedPattern %q: %v", pat, err)
+	t.Run("the smallest retention CloudFormation allows is at least app.MinRetention", func(t *testing.T) {
+		lo, hi, def := retention(t, "MinValue"), retention(t, "MaxValue"), retention(t, "Default")
+		if d := time.Duration(lo * float64(time.Hour)); d < app.MinRetention {
+			t.Errorf("MinValue %v h = %v, below app.MinRetention %v: CloudFormation would accept a retention every Lambda init refuses", lo, d, app.MinRetention)
 		}
-		for _, ok := range []string{"24h", "72h", "90m", "1h30m", "1.5h", "3600s"} {
-			if !re.MatchString(ok) {
-				t.Errorf("pattern refuses %q", ok)
-			}
-			t.Setenv(app.EnvIdempotencyTTL, ok)
-			if _, err := app.ConfigFromEnv(); err != nil {
-				t.Errorf("app refuses %q, which the pattern accepts: %v", ok, err)
-			}
+		if !(lo <= def && def <= hi) {
+			t.Errorf("Default %v is outside [MinValue %v, MaxValue %v]", def, lo, hi)
 		}
-		for _, bad := range []string{"", "24", "1d", "-1h", "24 h", "h", "24hours"} {
-			if re.MatchString(bad) {
-				t.Errorf("pattern accepts %q", bad)
+	})
+
+	t.Run("every retention CloudFormation allows becomes an IDEMPOTENCY_TTL app accepts", func(t *testing.T) {
+		lo, hi := retention(t, "MinValue"), retention(t, "MaxValue")
+		for _, h := range []float64{lo, lo + 0.5, retention(t, "Default"), hi} {
+			text := strconv.FormatFloat(h, 'f', -1, 64)
+			t.Setenv(app.EnvIdempotencyTTL, ttlFor(t, text))
+			cfg, err := app.ConfigFromEnv()
+			if err != nil {
+				t.Errorf("%s=%s: %v", retentionParam, text, err)
+				continue
+			}
+			if want := time.Duration(h * float64(time.Hour)); cfg.Retention != want {
+				t.Errorf("%s=%s: retention %v, want %v", retentionParam, text, cfg.Retention, want)
 			}
 		}
 	})

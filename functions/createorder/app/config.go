@@ -22,6 +22,15 @@ const (
 	EnvLogLevel         = "LOG_LEVEL"
 )
 
+// MinRetention is the shortest IDEMPOTENCY_TTL ConfigFromEnv accepts. A
+// record must outlive the lease that guards it: were the retention shorter
+// than the lease (idem.DefaultLease, 30s, plus idem.DefaultClockSkew), an
+// in-progress record would count as expired, and be taken over by a
+// duplicate, while its holder is still running, so one key could create two
+// orders. One minute leaves that margin; the template's smallest allowed
+// IdempotencyRetentionHours (1) is well above it.
+const MinRetention = time.Minute
+
 // EnvVars lists every variable ConfigFromEnv reads.
 var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel}
 
@@ -40,8 +49,9 @@ type Config struct {
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
-// idempotency, 24h, lease and INFO. It fails on a retention that is not a
-// positive Go duration and on a mode other than "lease" or "optimistic".
+// idempotency, 24h, lease and INFO. It fails on a retention that is not a Go
+// duration or is shorter than MinRetention, and on a mode other than "lease"
+// or "optimistic".
 func ConfigFromEnv() (Config, error) {
 	c := Config{
 		OrdersTable:      envOr(EnvOrdersTable, "orders"),
@@ -51,8 +61,11 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if v := os.Getenv(EnvIdempotencyTTL); v != "" {
 		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			return Config{}, fmt.Errorf("app: %s=%q is not a positive Go duration (e.g. 24h)", EnvIdempotencyTTL, v)
+		if err != nil {
+			return Config{}, fmt.Errorf("app: %s=%q is not a Go duration (e.g. 24h)", EnvIdempotencyTTL, v)
+		}
+		if d < MinRetention {
+			return Config{}, fmt.Errorf("app: %s=%q is below the minimum retention of %v: a record must outlive the lease that guards it", EnvIdempotencyTTL, v, MinRetention)
 		}
 		c.Retention = d
 	}
