@@ -165,39 +165,77 @@ func TestInProgress(t *testing.T) {
 		}
 	})
 
-	t.Run("a duplicate that waits replays the first attempt once it completes", func(t *testing.T) {
-		t.Parallel()
-		g := e.guard(idem.Config{Wait: 10 * time.Second})
-		r := req(uniqueKey(t), "fp")
-		holding, done := holdLease(t, g, r)
-		<-holding
-		go func() { time.Sleep(150 * time.Millisecond); done() }()
-		var runs atomic.Int32
-		res := mustDo(t, g, r, respond(&runs, []byte("second")))
-		if !res.Replayed || string(res.Response) != "first" || runs.Load() != 0 {
-			t.Fatalf("replayed=%v response=%q runs=%d, want a replay of the first attempt", res.Replayed, res.Response, runs.Load())
-		}
-	})
+	// A duplicate that waits must meet the first attempt in progress (its
+	// Conflict event) and poll until that attempt ends. The first attempt
+	// ends only once the duplicate's Conflict event has fired, so a
+	// duplicate that came late (a plain replay or a fresh run) or did not
+	// wait (ErrInProgress) fails.
+	waits := []struct {
+		name              string
+		holderOutcome     idem.Outcome
+		holderErr         error
+		wantReplayed      bool
+		wantResponse      string
+		wantRuns          int32
+		wantAfterConflict idem.EventKind
+	}{
+		{
+			name:          "a duplicate that waits replays the first attempt once it completes",
+			holderOutcome: idem.Outcome{Response: []byte("first"), Keep: true},
+			wantReplayed:  true, wantResponse: "first", wantRuns: 0, wantAfterConflict: idem.Hit,
+		},
+		{
+			name:         "a duplicate that waits runs fn itself when the first attempt gives the key up",
+			holderErr:    errBoom,
+			wantReplayed: false, wantResponse: "second", wantRuns: 1, wantAfterConflict: idem.Miss,
+		},
+	}
+	for _, c := range waits {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := req(uniqueKey(t), "fp")
+			finish := make(chan struct{})
+			var once sync.Once
+			letFinish := func() { once.Do(func() { close(finish) }) }
+			started, holderDone := make(chan struct{}), make(chan struct{})
+			var holderErr error
+			go func() {
+				defer close(holderDone)
+				_, holderErr = e.guard(idem.Config{}).Do(context.Background(), r, func(context.Context) (idem.Outcome, error) {
+					close(started)
+					<-finish
+					return c.holderOutcome, c.holderErr
+				})
+			}()
+			t.Cleanup(func() { letFinish(); <-holderDone })
+			<-started
 
-	t.Run("a duplicate that waits runs fn itself when the first attempt gives the key up", func(t *testing.T) {
-		t.Parallel()
-		g := e.guard(idem.Config{Wait: 10 * time.Second})
-		r := req(uniqueKey(t), "fp")
-		started := make(chan struct{})
-		go func() {
-			_, _ = g.Do(context.Background(), r, func(context.Context) (idem.Outcome, error) {
-				close(started)
-				time.Sleep(150 * time.Millisecond)
-				return idem.Outcome{}, errBoom
-			})
-		}()
-		<-started
-		var runs atomic.Int32
-		res := mustDo(t, g, r, respond(&runs, []byte("second")))
-		if res.Replayed || string(res.Response) != "second" || runs.Load() != 1 {
-			t.Fatalf("replayed=%v response=%q runs=%d, want a fresh run", res.Replayed, res.Response, runs.Load())
-		}
-	})
+			var ev events
+			api := newFailingWrite(e.client, "", false) // counts the duplicate's polls
+			g := idem.New(api, idem.Config{Table: e.table, Wait: 30 * time.Second, Observer: func(ctx context.Context, got idem.Event) {
+				ev.observe(ctx, got)
+				if got.Kind == idem.Conflict {
+					letFinish() // the first attempt ends only once the duplicate met it in progress
+				}
+			}})
+			var runs atomic.Int32
+			res := mustDo(t, g, r, respond(&runs, []byte("second")))
+			if res.Replayed != c.wantReplayed || string(res.Response) != c.wantResponse || runs.Load() != c.wantRuns {
+				t.Fatalf("replayed=%v response=%q runs=%d, want replayed=%v response=%q runs=%d",
+					res.Replayed, res.Response, runs.Load(), c.wantReplayed, c.wantResponse, c.wantRuns)
+			}
+			if len(ev.kinds) < 2 || ev.kinds[0] != idem.Conflict || ev.kinds[1] != c.wantAfterConflict || ev.count(idem.Conflict) != 1 {
+				t.Fatalf("events %v, want a conflict, then a %v", ev.kinds, c.wantAfterConflict)
+			}
+			if api.reads.Load() == 0 {
+				t.Fatal("the duplicate answered without polling: it did not wait")
+			}
+			<-holderDone
+			if !errors.Is(holderErr, c.holderErr) {
+				t.Fatalf("first attempt: err = %v, want %v", holderErr, c.holderErr)
+			}
+		})
+	}
 }
 
 func TestConcurrentDuplicatesRunOnce(t *testing.T) {
