@@ -70,6 +70,16 @@
 // completed), never misread as a conflict, a lost commit or a replay;
 // transactions also send the token as ClientRequestToken.
 //
+// A write that collides with a transaction in flight on one of its items is
+// refused by DynamoDB (TransactionConflictException, or a transaction
+// cancelled with reason TransactionConflict) with nothing written, and the
+// SDK does not retry it. Under a storm of retries that is the normal case,
+// so the guard handles it: a refused commit is retried a few times with
+// jittered backoff (each try a new ClientRequestToken); an acquire refused
+// because the holder is committing reads the record and judges it; an
+// optimistic commit still refused after the retries is ErrInProgress, not
+// ErrStore.
+//
 // # Crash points
 //
 // The reliability suite builds with the crashtest tag, which adds

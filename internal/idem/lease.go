@@ -99,6 +99,22 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 		}
 		return nil, rec, nil
 	}
+	if conflicted(err) {
+		// The record is being written by a transaction in flight (its
+		// holder committing): nothing was written; judge the record as it
+		// reads now.
+		rec, derr := g.getRecord(ctx, id)
+		switch {
+		case derr != nil:
+			err = derr
+		case !g.live(rec, g.cfg.Now()):
+			// Gone or lapsed by now: the key is free; retry at once.
+			g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
+			return nil, nil, &InProgressError{}
+		default:
+			return nil, rec, nil
+		}
+	}
 	if err != nil {
 		err = storeErr("acquire", err)
 		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
@@ -200,12 +216,18 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 
 	var err error
 	if len(writes) == 0 {
-		_, err = g.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		in := &dynamodb.UpdateItemInput{
 			TableName: aws.String(g.cfg.Table), Key: g.key(att.id),
 			UpdateExpression: aws.String(expr), ConditionExpression: aws.String(fenceCondition),
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		}
+		for try := 0; ; try++ {
+			_, err = g.api.UpdateItem(ctx, in)
+			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
+				break
+			}
+		}
 		if item, failed := conditionFailed(err); failed {
 			return g.fenceFailed(ctx, att, req, item)
 		}
@@ -216,11 +238,16 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
-		// The owner token names this attempt's one commit, so an SDK retry
-		// of a transaction that landed succeeds instead of failing its fence.
-		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: items, ClientRequestToken: aws.String(att.owner),
-		})
+		for try := 0; ; try++ {
+			// The token names this try of the commit, so an SDK retry of a
+			// transaction that landed succeeds instead of failing its fence.
+			_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+				TransactItems: items, ClientRequestToken: commitToken(att.owner, try),
+			})
+			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
+				break
+			}
+		}
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {

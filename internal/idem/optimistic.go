@@ -59,17 +59,30 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 		lost   bool
 	)
 	if len(writes) == 0 {
-		_, err = g.api.PutItem(ctx, &dynamodb.PutItemInput{
+		in := &dynamodb.PutItemInput{
 			TableName: put.TableName, Item: put.Item, ConditionExpression: put.ConditionExpression,
 			ExpressionAttributeNames: put.ExpressionAttributeNames, ExpressionAttributeValues: put.ExpressionAttributeValues,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-		})
+		}
+		for try := 0; ; try++ {
+			_, err = g.api.PutItem(ctx, in)
+			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
+				break
+			}
+		}
 		winner, lost = conditionFailed(err)
 	} else {
 		items := append(writes[:len(writes):len(writes)], types.TransactWriteItem{Put: put})
-		_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
-			TransactItems: items, ClientRequestToken: aws.String(token), // an SDK retry of a landed commit succeeds
-		})
+		for try := 0; ; try++ {
+			// A concurrent duplicate's commit in flight cancels this one with
+			// TransactionConflict; the next try then meets its record.
+			_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+				TransactItems: items, ClientRequestToken: commitToken(token, try), // an SDK retry of a landed try succeeds
+			})
+			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
+				break
+			}
+		}
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {
@@ -78,6 +91,12 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 				return Result{}, &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
 			}
 		}
+	}
+	if conflicted(err) {
+		// Still colliding after the retries: another attempt is committing
+		// this key right now. Nothing of this attempt was written.
+		g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
+		return Result{}, &InProgressError{}
 	}
 	if lost && str(winner[attrOwner]) == token {
 		lost, err = false, nil // an SDK retry of this very commit, which had landed

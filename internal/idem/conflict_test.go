@@ -1,0 +1,192 @@
+package idem_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/parcelhq/orderservice/internal/idem"
+)
+
+// conflicting wraps the real client and refuses the next n calls of op the
+// way real DynamoDB refuses a write that collides with a transaction in
+// flight on one of its items (DynamoDB Local never does): a transaction is
+// cancelled with reason TransactionConflict on its last action (the record),
+// a single-item write fails with TransactionConflictException. A refused
+// call does not reach DynamoDB, as a refusal writes nothing.
+type conflicting struct {
+	idem.API
+	op      string
+	pending atomic.Int32
+	refused atomic.Int32
+}
+
+func newConflicting(api idem.API, op string, n int32) *conflicting {
+	c := &conflicting{API: api, op: op}
+	c.pending.Store(n)
+	return c
+}
+
+func (c *conflicting) refuse(op string, actions int) error {
+	if op != c.op || c.pending.Add(-1) < 0 {
+		return nil
+	}
+	c.refused.Add(1)
+	if op != "TransactWriteItems" {
+		return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op,
+			Err: &types.TransactionConflictException{Message: aws.String("Transaction is ongoing for the item")}}
+	}
+	reasons := make([]types.CancellationReason, actions)
+	for i := range reasons {
+		reasons[i].Code = aws.String("None")
+	}
+	reasons[actions-1].Code = aws.String("TransactionConflict")
+	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op,
+		Err: &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}}
+}
+
+func (c *conflicting) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if err := c.refuse("PutItem", 1); err != nil {
+		return nil, err
+	}
+	return c.API.PutItem(ctx, in, o...)
+}
+
+func (c *conflicting) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, o ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	if err := c.refuse("UpdateItem", 1); err != nil {
+		return nil, err
+	}
+	return c.API.UpdateItem(ctx, in, o...)
+}
+
+func (c *conflicting) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, o ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if err := c.refuse("TransactWriteItems", len(in.TransactItems)); err != nil {
+		return nil, err
+	}
+	return c.API.TransactWriteItems(ctx, in, o...)
+}
+
+// TestTransactionConflict: a commit refused because a transaction was in
+// flight on its record (a storm of duplicates does that) is retried, not
+// reported as a store failure; a duplicate that meets a commit in flight is
+// judged on the record, not answered 503.
+func TestTransactionConflict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	commitOp := map[idem.Mode]map[bool]string{
+		idem.Lease:      {false: "UpdateItem", true: "TransactWriteItems"},
+		idem.Optimistic: {false: "PutItem", true: "TransactWriteItems"},
+	}
+	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
+		for _, withWrite := range []bool{false, true} {
+			op := commitOp[mode][withWrite]
+			t.Run(fmt.Sprintf("%s: a %s refused twice by a conflict is retried and commits once", mode, op), func(t *testing.T) {
+				t.Parallel()
+				var ev events
+				api := newConflicting(e.client, op, 2)
+				g := idem.New(api, idem.Config{Table: e.table, Mode: mode, Observer: ev.observe})
+				r := req(uniqueKey(t), "fp")
+				var runs atomic.Int32
+				res, err := g.Do(context.Background(), r, func(ctx context.Context) (idem.Outcome, error) {
+					runs.Add(1)
+					if withWrite {
+						if err := e.putBiz(ctx, r.Key); err != nil {
+							return idem.Outcome{}, err
+						}
+					}
+					return idem.Outcome{Response: []byte("booked"), Keep: true}, nil
+				})
+				if err != nil || string(res.Response) != "booked" {
+					t.Fatalf("Do = %q, %v; want the response, no error", res.Response, err)
+				}
+				if api.refused.Load() != 2 {
+					t.Fatalf("%s refused %d times, want 2", op, api.refused.Load())
+				}
+				if str(e.record(r), "status") != "COMPLETED" {
+					t.Fatalf("record %v, want COMPLETED", e.record(r))
+				}
+				if withWrite && !e.bizItem(r.Key) {
+					t.Fatal("the business write was not committed")
+				}
+				if n := ev.count(idem.StoreError); n != 0 {
+					t.Fatalf("StoreError events = %d for a conflict", n)
+				}
+				if res := mustDo(t, g, r, respond(&runs, []byte("other"))); !res.Replayed || string(res.Response) != "booked" {
+					t.Fatalf("retry = %q replayed=%v, want a replay of the commit", res.Response, res.Replayed)
+				}
+			})
+		}
+	}
+
+	t.Run("optimistic: a duplicate still colliding after every retry is in progress, not a store failure", func(t *testing.T) {
+		t.Parallel()
+		var ev events
+		api := newConflicting(e.client, "TransactWriteItems", 100)
+		g := idem.New(api, idem.Config{Table: e.table, Mode: idem.Optimistic, Observer: ev.observe})
+		r := req(uniqueKey(t), "fp")
+		_, err := g.Do(context.Background(), r, func(ctx context.Context) (idem.Outcome, error) {
+			return idem.Outcome{Response: []byte("x"), Keep: true}, e.putBiz(ctx, r.Key)
+		})
+		if !errors.Is(err, idem.ErrInProgress) || errors.Is(err, idem.ErrStore) {
+			t.Fatalf("err = %v, want ErrInProgress", err)
+		}
+		if ev.count(idem.StoreError) != 0 || ev.count(idem.Conflict) != 1 {
+			t.Fatalf("events %v, want one Conflict and no StoreError", ev.list)
+		}
+		if e.record(r) != nil || e.bizItem(r.Key) {
+			t.Fatal("a refused commit left a record or a business write")
+		}
+	})
+
+	t.Run("lease: a duplicate whose acquire meets a commit in flight is judged on the record", func(t *testing.T) {
+		t.Parallel()
+		r := req(uniqueKey(t), "fp")
+		var runs atomic.Int32
+		mustDo(t, e.guard(idem.Config{}), r, respond(&runs, []byte("first")))
+
+		for _, tc := range []struct {
+			name    string
+			req     idem.Request
+			wantRes string
+			wantErr error
+		}{
+			{"the same request replays", r, "first", nil},
+			{"another request is a mismatch", req(r.Key, "other"), "", idem.ErrMismatch},
+		} {
+			var ev events
+			api := newConflicting(e.client, "PutItem", 1)
+			g := idem.New(api, idem.Config{Table: e.table, Observer: ev.observe})
+			res, err := g.Do(context.Background(), tc.req, respond(&runs, []byte("second")))
+			if !errors.Is(err, tc.wantErr) || string(res.Response) != tc.wantRes || api.refused.Load() != 1 {
+				t.Fatalf("%s: Do = %q, %v (refused %d); want %q, %v", tc.name, res.Response, err, api.refused.Load(), tc.wantRes, tc.wantErr)
+			}
+			if ev.count(idem.StoreError) != 0 {
+				t.Fatalf("%s: a StoreError event for a conflict", tc.name)
+			}
+		}
+		if runs.Load() != 1 {
+			t.Fatalf("fn ran %d times, want once", runs.Load())
+		}
+	})
+
+	t.Run("lease: an acquire that meets a conflict on a key with no record says retry now", func(t *testing.T) {
+		t.Parallel()
+		api := newConflicting(e.client, "PutItem", 1)
+		g := idem.New(api, idem.Config{Table: e.table})
+		var ip *idem.InProgressError
+		_, err := g.Do(context.Background(), req(uniqueKey(t), "fp"), func(context.Context) (idem.Outcome, error) {
+			t.Error("fn ran although the acquire was refused")
+			return idem.Outcome{}, nil
+		})
+		if !errors.As(err, &ip) || ip.RetryAfter != 0 {
+			t.Fatalf("err = %v, want ErrInProgress with RetryAfter 0", err)
+		}
+	})
+}
