@@ -140,6 +140,26 @@ func TestOpenAPIDescribesTheIdempotencyContract(t *testing.T) {
 			t.Error("POST /orders does not use the IdempotencyKey parameter")
 		}
 	})
+	t.Run("the header's length bounds are those of the values idemhttp.ParseKey accepts", func(t *testing.T) {
+		minLen, _ := path(params, "schema", "minLength").(int)
+		maxLen, _ := path(params, "schema", "maxLength").(int)
+		// The longest value: MaxKeyLen characters, each escaped, quoted.
+		longest := `"` + strings.Repeat(`\"`, idemhttp.MaxKeyLen) + `"`
+		if _, err := idemhttp.ParseKey(longest); err != nil {
+			t.Fatalf("ParseKey refuses a quoted key of %d escaped characters: %v", idemhttp.MaxKeyLen, err)
+		}
+		if maxLen != len(longest) {
+			t.Errorf("maxLength = %v, want %d: the longest value ParseKey accepts", path(params, "schema", "maxLength"), len(longest))
+		}
+		// One more escaped character is one too many: longest is the longest.
+		tooLong := `"` + strings.Repeat(`\\`, idemhttp.MaxKeyLen+1) + `"`
+		if _, err := idemhttp.ParseKey(tooLong); err == nil {
+			t.Errorf("ParseKey accepts a %d-character value, longer than %d", len(tooLong), len(longest))
+		}
+		if _, err := idemhttp.ParseKey("a"); err != nil || minLen != 1 {
+			t.Errorf("minLength = %v, want 1 (ParseKey(\"a\") error: %v)", path(params, "schema", "minLength"), err)
+		}
+	})
 	t.Run("201 carries Location and the replay header the code sends", func(t *testing.T) {
 		h := path(post, "responses", "201", "headers")
 		if path(h, "Location") == nil || path(h, idemhttp.HeaderReplayed) == nil {

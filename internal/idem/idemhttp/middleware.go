@@ -297,6 +297,9 @@ func (m *middleware) writeError(w http.ResponseWriter, r *http.Request, err erro
 			"This attempt took too long and another attempt with the same Idempotency-Key took over; nothing of this attempt was kept. Retry the exact same request to get the outcome.")
 		m.report(r, OutcomeCommitLost, err)
 	case errors.Is(err, idem.ErrWriteConditionFailed):
+		// The guard released the key, so retrying is safe; the 409 response
+		// OpenAPI documents carries Retry-After, so this one does too.
+		setRetryAfter(w, storeRetryAfter)
 		writeProblem(w, http.StatusConflict, TypeWriteConflict, "Conflicting write",
 			"The request conflicted with the current state when its changes were saved. Nothing was changed and the Idempotency-Key was not used up.")
 		m.report(r, OutcomeWriteConflict, err)

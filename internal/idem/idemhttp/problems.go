@@ -48,9 +48,10 @@ const (
 	// of its effects were kept. Retry the exact same request to get the
 	// outcome of the attempt that won.
 	TypeCommitLost = "idempotency-commit-lost"
-	// TypeWriteConflict: 409. A write the request made conflicted with the
-	// current state when it was committed (a condition failed); nothing was
-	// changed and nothing was stored, so the key may be used again.
+	// TypeWriteConflict: 409, with Retry-After. A write the request made
+	// conflicted with the current state when it was committed (a condition
+	// failed); nothing was changed and nothing was stored, so the key may be
+	// used again and retrying the same request is safe.
 	TypeWriteConflict = "idempotent-write-conflict"
 	// TypeResponseTooLarge: 500. The response was too large to remember;
 	// nothing was changed or stored and the request can be retried with the
@@ -77,7 +78,8 @@ const (
 // client is told to look again soon rather than to wait out the lease.
 const inProgressRetryAfter = time.Second
 
-// storeRetryAfter is the Retry-After sent with 503 and with a lost commit.
+// storeRetryAfter is the Retry-After sent with 503, with a lost commit and
+// with a write conflict.
 const storeRetryAfter = time.Second
 
 func setRetryAfter(w http.ResponseWriter, d time.Duration) {
