@@ -63,10 +63,12 @@ type lambdaHandler func(context.Context, events.APIGatewayV2HTTPRequest) (events
 // with payload 2.0 events, on a client whose calls are counted. It runs
 // warmup iterations first, then iterations until maxIters or maxDur.
 //
-// A "hit, not cached" is the first retry of a completed request reaching
-// this handler: its record is not in the in-process cache (app.New always
-// configures one; a hit costs then what it costs without a cache). A "hit,
-// cached" is the next retry, which the cache answers. Then two more retries
+// Each mode has two handlers on the same tables, two Lambda containers: the
+// miss goes to the first, which caches what it committed. A "hit, not
+// cached" is the first retry reaching the other container: the record is not
+// in its cache (app.New always configures one), so the hit costs what it
+// costs without a cache. A "hit, cached" is a retry reaching the container
+// that committed, which its cache answers. Then two more retries
 // of the same request go to an idem.Guard on the same table configured
 // without a cache (Guard.Do directly, with the request the middleware makes:
 // scope "", the key, the body's fingerprint), to count a hit without a cache
@@ -80,14 +82,18 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 		return inprocResult{}, err
 	}
 	logger := app.NewLogger(io.Discard, "INFO")
-	handlers := map[idem.Mode]lambdaHandler{}
+	handlers := map[idem.Mode][2]lambdaHandler{} // two containers per mode
 	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
 		cfg := app.Config{OrdersTable: tables.inprocOrders, IdempotencyTable: tables.inprocIdem[mode], Retention: idem.DefaultRetention, Mode: mode, LogLevel: "INFO"}
-		h, err := app.New(ctx, cfg, client, logger)
-		if err != nil {
-			return inprocResult{}, err
+		var pair [2]lambdaHandler
+		for i := range pair {
+			h, err := app.New(ctx, cfg, client, logger)
+			if err != nil {
+				return inprocResult{}, err
+			}
+			pair[i] = app.LambdaHandler(h)
 		}
-		handlers[mode] = app.LambdaHandler(h)
+		handlers[mode] = pair
 	}
 	store := orders.NewStore(client, tables.inprocOrders)
 	orderReq, err := orders.DecodeOrder([]byte(orderstest.JSON))
@@ -189,9 +195,9 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 			miss, hit, cached, guard string
 		}{{idem.Lease, kLeaseMiss, kLeaseHit, kLeaseCache, kLeaseGuard}, {idem.Optimistic, kOptMiss, kOptHit, kOptCache, kOptGuard}} {
 			key := newKey()
-			h := handlers[m.mode]
+			committer, other := handlers[m.mode][0], handlers[m.mode][1]
 			steps = append(steps,
-				step{m.miss, post(h, key, false)}, step{m.hit, post(h, key, true)}, step{m.cached, post(h, key, true)},
+				step{m.miss, post(committer, key, false)}, step{m.hit, post(other, key, true)}, step{m.cached, post(committer, key, true)},
 				step{m.guard, guardHit(noCache[m.mode], key)}, step{m.guard, guardHit(noCache[m.mode], key)})
 		}
 		for _, s := range steps {

@@ -37,8 +37,8 @@ func TestCache(t *testing.T) {
 		g := e.guard(idem.Config{Cache: idem.NewCache(10, 1<<20), Observer: ev.observe})
 		r := req(uniqueKey(t), "fp")
 		var runs atomic.Int32
-		mustDo(t, g, r, respond(&runs, []byte("v")))
-		mustDo(t, g, r, respond(&runs, nil)) // hit from the table fills the cache
+		mustDo(t, e.guard(idem.Config{}), r, respond(&runs, []byte("v"))) // committed by another process
+		mustDo(t, g, r, respond(&runs, nil))                              // hit from the table fills the cache
 		e.deleteRecord(r)
 		res := mustDo(t, g, r, respond(&runs, nil))
 		if !res.Replayed || string(res.Response) != "v" || runs.Load() != 1 {
@@ -52,6 +52,25 @@ func TestCache(t *testing.T) {
 			t.Fatalf("cached record with another fingerprint: err = %v, want ErrMismatch", err)
 		}
 	})
+
+	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
+		t.Run(mode.String()+": a record this process committed is served from the cache without the table", func(t *testing.T) {
+			t.Parallel()
+			var ev events
+			g := e.guard(idem.Config{Mode: mode, Cache: idem.NewCache(10, 1<<20), Observer: ev.observe})
+			r := req(uniqueKey(t), "fp")
+			var runs atomic.Int32
+			mustDo(t, g, r, respond(&runs, []byte("mine")))
+			e.deleteRecord(r) // only the cache can answer now
+			res := mustDo(t, g, r, respond(&runs, []byte("again")))
+			if !res.Replayed || string(res.Response) != "mine" || runs.Load() != 1 {
+				t.Fatalf("replayed=%v response=%q runs=%d, want a cached replay of the commit", res.Replayed, res.Response, runs.Load())
+			}
+			if last := ev.list[len(ev.list)-1]; last.Kind != idem.Hit || !last.Cached {
+				t.Fatalf("last event %+v, want a cached Hit", last)
+			}
+		})
+	}
 
 	t.Run("an in-progress record is never cached", func(t *testing.T) {
 		t.Parallel()

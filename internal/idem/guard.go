@@ -76,8 +76,9 @@ type Config struct {
 	// where the duplicate has already run, it answers ErrInProgress with
 	// RetryAfter 0 and commits nothing). 0 answers ErrInProgress at once.
 	Wait time.Duration
-	// Cache, when set, holds COMPLETED records replayed from the table, so a
-	// repeated retry is answered without a round trip.
+	// Cache, when set, holds COMPLETED records this process committed or
+	// replayed from the table, so a retry that reaches the same process is
+	// answered without a round trip.
 	Cache *Cache
 	// Observer, when set, is called synchronously with every Event.
 	Observer func(ctx context.Context, e Event)
@@ -200,6 +201,13 @@ func (g *Guard) fromCache(ctx context.Context, id string, req Request) (Result, 
 	return Result{Response: e.response, Replayed: true}, nil, true
 }
 
+// remember puts a COMPLETED outcome in the cache, if there is one.
+func (g *Guard) remember(id, fingerprint string, response []byte, expiresAt time.Time) {
+	if g.cfg.Cache != nil {
+		g.cfg.Cache.put(id, fingerprint, response, expiresAt)
+	}
+}
+
 // judge answers a request from a live record that is not this attempt's:
 // replay, ErrMismatch or *InProgressError.
 func (g *Guard) judge(ctx context.Context, req Request, rec *record) (Result, error) {
@@ -208,9 +216,7 @@ func (g *Guard) judge(ctx context.Context, req Request, rec *record) (Result, er
 		return Result{}, ErrMismatch
 	}
 	if rec.status == statusCompleted {
-		if g.cfg.Cache != nil {
-			g.cfg.Cache.put(rec.id, rec.fingerprint, rec.data, rec.expiresAt)
-		}
+		g.remember(rec.id, rec.fingerprint, rec.data, rec.expiresAt)
 		g.emit(ctx, Event{Kind: Hit, ID: rec.id, Scope: req.Scope})
 		return Result{Response: rec.data, Replayed: true}, nil
 	}

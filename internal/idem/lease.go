@@ -168,7 +168,8 @@ func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn fun
 	enc := encodeResponse(out.Response)
 	now := g.cfg.Now()
 	set := enc.attributes()
-	set[AttrExpiresAt] = nv(g.expiresAt(now))
+	exp := g.expiresAt(now)
+	set[AttrExpiresAt] = nv(exp)
 	if err := g.checkSize(ctx, req, att.id, set, writes); err != nil {
 		g.release(ctx, att, req)
 		return Result{}, err
@@ -176,6 +177,7 @@ func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn fun
 	if err := g.commitLeased(ctx, att, req, set, writes); err != nil {
 		return Result{}, err
 	}
+	g.remember(att.id, req.Fingerprint, out.Response, time.Unix(exp, 0))
 	g.emit(ctx, Event{Kind: Committed, ID: att.id, Scope: req.Scope})
 	step(ctx, StepCommitted)
 	return Result{Response: out.Response}, nil

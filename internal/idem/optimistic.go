@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -40,7 +41,8 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 	item := encodeResponse(out.Response).attributes()
 	item[AttrID] = sv(id)
 	item[attrFingerprint] = sv(req.Fingerprint)
-	item[AttrExpiresAt] = nv(g.expiresAt(now))
+	exp := g.expiresAt(now)
+	item[AttrExpiresAt] = nv(exp)
 	token := newOwner()
 	item[attrOwner] = sv(token)
 	if err := g.checkSize(ctx, req, id, item, writes); err != nil {
@@ -109,6 +111,7 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
 		return Result{}, err
 	}
+	g.remember(id, req.Fingerprint, out.Response, time.Unix(exp, 0))
 	g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
 	g.emit(ctx, Event{Kind: Committed, ID: id, Scope: req.Scope})
 	step(ctx, StepCommitted)
