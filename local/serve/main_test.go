@@ -20,8 +20,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
 
@@ -95,8 +100,9 @@ func TestServe(t *testing.T) {
 		}
 	})
 
-	// -hold gives the conflict subtest a create that is reliably in progress.
-	cmd := exec.Command(bin, "-hold=1500ms")
+	// -hold gives the conflict subtest a create that is reliably in progress:
+	// it holds its key this long once its record is written.
+	cmd := exec.Command(bin, "-hold=3s")
 	cmd.Env = env(ddb.EndpointEnv+"="+ddbtest.Endpoint(), "API_ADDR=127.0.0.1:0",
 		"ORDERS_TABLE="+ordersTable, "IDEMPOTENCY_TABLE="+idemTable, "LOG_LEVEL=ERROR")
 	stderr, err := cmd.StderrPipe()
@@ -197,7 +203,9 @@ func TestServe(t *testing.T) {
 			resp.Body.Close()
 			first <- resp.StatusCode
 		}()
-		time.Sleep(500 * time.Millisecond) // the first holds its key for 1.5 s
+		// Send the second only once the first holds the key: its record is
+		// in the idempotency table (it then holds it for the -hold time).
+		waitForRecord(t, client, idemTable, idem.RecordID("", key))
 		resp, err := post()
 		if err != nil {
 			t.Fatal(err)
@@ -234,6 +242,35 @@ func TestServe(t *testing.T) {
 			t.Fatal("serve still running 10s after SIGINT")
 		}
 	})
+}
+
+// waitForRecord polls table with consistent reads, every 20 ms for up to
+// 30 s, until the idempotency record id exists.
+func waitForRecord(t *testing.T, client *dynamodb.Client, table, id string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var lastErr error // of a read that failed before the deadline
+	for {
+		out, err := client.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(table), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{idem.AttrID: &types.AttributeValueMemberS{Value: id}},
+		})
+		switch {
+		case err == nil && out.Item != nil:
+			return
+		case ctx.Err() != nil:
+			t.Fatalf("record %s did not appear in %s within 30s (last read error: %v)", id, table, lastErr)
+		case err != nil:
+			lastErr = err
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+		}
+	}
 }
 
 func TestServeRefusesToRunWithoutDynamoDBLocal(t *testing.T) {
