@@ -165,7 +165,7 @@ func (r report) markdown() string {
 			bt.arch, ms(percentile(cs, 50)), len(cs), ms(cs[0]), ms(cs[len(cs)-1]), strings.Join(all, ", "))
 	}
 	if len(bt.warmMiss) > 0 && len(bt.warmHit) > 0 {
-		p("| the same bootstrap warm, Invoke → response through the Runtime API | miss p50 %s, p99 %s (n %d); first replay (from the table) p50 %s, p99 %s (n %d) |\n",
+		p("| the same bootstrap warm, Invoke → response through the Runtime API | miss p50 %s, p99 %s (n %d); first replay (from the cache of the container that committed it) p50 %s, p99 %s (n %d) |\n",
 			ms(percentile(bt.warmMiss, 50)), ms(percentile(bt.warmMiss, 99)), len(bt.warmMiss),
 			ms(percentile(bt.warmHit, 50)), ms(percentile(bt.warmHit, 99)), len(bt.warmHit))
 	}
