@@ -47,6 +47,18 @@ func conflicted(err error) bool {
 	return conflict
 }
 
+// retryConflicts calls write(try), try = 0, 1, ..., until it returns
+// anything but a conflict, it was refused maxConflictRetries+1 times, or ctx
+// ends; it returns write's last error.
+func retryConflicts(ctx context.Context, write func(try int) error) error {
+	for try := 0; ; try++ {
+		err := write(try)
+		if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
+			return err
+		}
+	}
+}
+
 // conflictPause waits before retry number try (0-based) of a write refused by
 // a conflict: 10 ms doubled each time, with jitter, so that colliding
 // attempts spread out. It returns false if ctx ends first.

@@ -80,10 +80,6 @@ func (c *conflicting) TransactWriteItems(ctx context.Context, in *dynamodb.Trans
 func TestTransactionConflict(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true)
-	commitOp := map[idem.Mode]map[bool]string{
-		idem.Lease:      {false: "UpdateItem", true: "TransactWriteItems"},
-		idem.Optimistic: {false: "PutItem", true: "TransactWriteItems"},
-	}
 	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
 		for _, withWrite := range []bool{false, true} {
 			op := commitOp[mode][withWrite]

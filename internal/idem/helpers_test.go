@@ -28,6 +28,13 @@ type env struct {
 
 var bizTable = ddb.Table{Name: "biz", PartitionKey: "pk"}
 
+// commitOp is the write that commits an outcome, by mode and whether fn made
+// business writes.
+var commitOp = map[idem.Mode]map[bool]string{
+	idem.Lease:      {false: "UpdateItem", true: "TransactWriteItems"},
+	idem.Optimistic: {false: "PutItem", true: "TransactWriteItems"},
+}
+
 func newEnv(t *testing.T, withTTL bool) *env {
 	t.Helper()
 	def := idem.TableDefinition("idem")

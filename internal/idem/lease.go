@@ -224,12 +224,10 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}
-		for try := 0; ; try++ {
-			_, err = g.api.UpdateItem(ctx, in)
-			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
-				break
-			}
-		}
+		err = retryConflicts(ctx, func(int) error {
+			_, err := g.api.UpdateItem(ctx, in)
+			return err
+		})
 		if item, failed := conditionFailed(err); failed {
 			return g.fenceFailed(ctx, att, req, item)
 		}
@@ -240,16 +238,14 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 			ExpressionAttributeNames: names, ExpressionAttributeValues: values,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}})
-		for try := 0; ; try++ {
+		err = retryConflicts(ctx, func(try int) error {
 			// The token names this try of the commit, so an SDK retry of a
 			// transaction that landed succeeds instead of failing its fence.
-			_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			_, err := g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 				TransactItems: items, ClientRequestToken: commitToken(att.owner, try),
 			})
-			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
-				break
-			}
-		}
+			return err
+		})
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {

@@ -66,25 +66,21 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 			ExpressionAttributeNames: put.ExpressionAttributeNames, ExpressionAttributeValues: put.ExpressionAttributeValues,
 			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		}
-		for try := 0; ; try++ {
-			_, err = g.api.PutItem(ctx, in)
-			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
-				break
-			}
-		}
+		err = retryConflicts(ctx, func(int) error {
+			_, err := g.api.PutItem(ctx, in)
+			return err
+		})
 		winner, lost = conditionFailed(err)
 	} else {
 		items := append(writes[:len(writes):len(writes)], types.TransactWriteItem{Put: put})
-		for try := 0; ; try++ {
+		err = retryConflicts(ctx, func(try int) error {
 			// A concurrent duplicate's commit in flight cancels this one with
 			// TransactionConflict; the next try then meets its record.
-			_, err = g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
+			_, err := g.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{
 				TransactItems: items, ClientRequestToken: commitToken(token, try), // an SDK retry of a landed try succeeds
 			})
-			if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
-				break
-			}
-		}
+			return err
+		})
 		var tce *types.TransactionCanceledException
 		if errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {

@@ -101,12 +101,6 @@ func wantStoreError(t *testing.T, err error, ev *events) {
 func TestStoreErrorDuringCommit(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true)
-	// The write that commits an outcome, by mode and whether fn made
-	// business writes.
-	commitOp := map[idem.Mode]map[bool]string{
-		idem.Lease:      {false: "UpdateItem", true: "TransactWriteItems"},
-		idem.Optimistic: {false: "PutItem", true: "TransactWriteItems"},
-	}
 	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
 		for _, withWrites := range []bool{false, true} {
 			for _, landed := range []bool{false, true} {
