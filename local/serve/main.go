@@ -25,7 +25,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -105,31 +104,11 @@ func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (set %s to another address)", addr, err, AddrEnv)
 	}
-	srv := &http.Server{
-		Handler:           adapter,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       30 * time.Second,
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
 	fmt.Fprintf(os.Stderr, "serve: listening on http://%s (DynamoDB %s, tables %s and %s)\n",
 		ln.Addr(), os.Getenv(ddb.EndpointEnv), cfg.OrdersTable, cfg.IdempotencyTable)
-
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	fmt.Fprintln(os.Stderr, "serve: shutting down")
-	shutdown, cancelShutdown := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancelShutdown()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	err = adapter.Serve(ctx, ln)
+	fmt.Fprintln(os.Stderr, "serve: stopped")
+	return err
 }
 
 // holdFor delays each request by d (or until it is cancelled) before handing
