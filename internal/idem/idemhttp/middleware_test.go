@@ -305,18 +305,7 @@ func TestConcurrentIdenticalRequestsRunTheHandlerOnce(t *testing.T) {
 		time.Sleep(300 * time.Millisecond) // keep the lease held while the duplicates arrive
 		createOrder(h, w, r, run)
 	})
-	h.srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = n
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	replies := make([]reply, n)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			replies[i] = h.send(t, "/orders", "application/json", order, "stampede")
-		})
-	}
-	close(start)
-	wg.Wait()
+	replies := h.stampede(t, n, "stampede")
 	var created []reply
 	for _, rep := range replies {
 		switch rep.Status {
@@ -408,18 +397,7 @@ func TestConcurrentIdenticalRequestsInOptimisticModeTakeEffectOnce(t *testing.T)
 	t.Parallel()
 	const n = 50
 	h := newHarness(t, idem.Config{Mode: idem.Optimistic}, Options{}, createOrder)
-	h.srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = n
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	replies := make([]reply, n)
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			replies[i] = h.send(t, "/orders", "application/json", order, "optimistic")
-		})
-	}
-	close(start)
-	wg.Wait()
+	replies := h.stampede(t, n, "optimistic")
 	for _, rep := range replies {
 		if rep.Status != http.StatusCreated || !bytes.Equal(rep.Body, replies[0].Body) {
 			t.Fatalf("response %d %s, want every response to be the winner's 201 %s", rep.Status, rep.Body, replies[0].Body)
@@ -551,4 +529,23 @@ func TestMiddlewareRejectsAnUnsupportedConflictStatus(t *testing.T) {
 		}
 	}()
 	Middleware(nil, Options{ConflictStatus: http.StatusBadRequest})
+}
+
+// stampede sends n identical POST /orders with key at once, each on its own
+// connection, and returns the replies in no particular order.
+func (h *harness) stampede(t *testing.T, n int, key string) []reply {
+	t.Helper()
+	h.srv.Client().Transport.(*http.Transport).MaxIdleConnsPerHost = n
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	replies := make([]reply, n)
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			replies[i] = h.send(t, "/orders", "application/json", order, key)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return replies
 }
