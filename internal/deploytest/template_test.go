@@ -312,8 +312,8 @@ func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 
 	// The retention reaches the function as !Sub "${IdempotencyRetentionHours}h":
 	// a Number parameter whose MinValue/MaxValue CloudFormation enforces, so a
-	// zero or sub-lease retention is refused at deploy time instead of
-	// failing every Lambda init.
+	// zero retention is refused at deploy time instead of failing every
+	// Lambda init.
 	const retentionParam = "IdempotencyRetentionHours"
 	retention := func(t *testing.T, name string) float64 {
 		t.Helper()
@@ -363,10 +363,10 @@ func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 		}
 	})
 
-	t.Run("the smallest retention CloudFormation allows is at least app.MinRetention", func(t *testing.T) {
+	t.Run("the smallest retention CloudFormation allows is positive", func(t *testing.T) {
 		lo, hi, def := retention(t, "MinValue"), retention(t, "MaxValue"), retention(t, "Default")
-		if d := time.Duration(lo * float64(time.Hour)); d < app.MinRetention {
-			t.Errorf("MinValue %v h = %v, below app.MinRetention %v: CloudFormation would accept a retention every Lambda init refuses", lo, d, app.MinRetention)
+		if lo <= 0 {
+			t.Errorf("MinValue %v h: CloudFormation would accept a retention every Lambda init refuses", lo)
 		}
 		if !(lo <= def && def <= hi) {
 			t.Errorf("Default %v is outside [MinValue %v, MaxValue %v]", def, lo, hi)

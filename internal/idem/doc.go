@@ -14,16 +14,26 @@
 // the table's TTL attribute), and for COMPLETED records data (the response)
 // with encoding "gzip" when compression made it smaller.
 //
-// A record is live until expires_at; an IN_PROGRESS record only until
-// lease_until. Expiry is enforced in every condition: TTL deletion is only
-// clean-up (DynamoDB may delete up to 48 hours late). Because clocks differ
-// between hosts, an attempt treats a record or lease as lapsed only when it
-// is past by more than Config.ClockSkew by its own clock.
+// An IN_PROGRESS record is live until lease_until, whatever its expires_at;
+// any other record until expires_at. Expiry is enforced in every condition:
+// TTL deletion is only clean-up (DynamoDB may delete up to 48 hours late).
+// Because clocks differ between hosts, an attempt treats a record or lease as
+// lapsed only when it is past by more than Config.ClockSkew by its own clock.
+//
+// A COMPLETED record expires Config.Retention after its commit. An
+// IN_PROGRESS record's expires_at is the later of Retention after its
+// acquisition and lease_until plus ClockSkew, so TTL cannot delete it, and
+// free the key, while its holder still counts on the lease; and since the
+// takeover condition judges an IN_PROGRESS record by its lease alone, not
+// even a record whose expires_at passed early (written by an older version)
+// lets a second attempt in while the lease runs. Retention may therefore be
+// any positive duration, shorter than the lease included.
 //
 // # Lease mode
 //
 //  1. Acquire: one PutItem of an IN_PROGRESS record conditioned on "no live
-//     record" (none, expired, or IN_PROGRESS with a lapsed lease), asking for
+//     record" (none, IN_PROGRESS with a lapsed lease, or COMPLETED and
+//     expired), asking for
 //     ALL_OLD both on success (a replaced IN_PROGRESS record is a
 //     LeaseTakeover) and on a failed condition, so a duplicate learns the
 //     live record in the same round trip: COMPLETED with the same

@@ -55,8 +55,11 @@ type Config struct {
 	// Table is the idempotency table (see TableDefinition). Required.
 	Table string
 	Mode  Mode
-	// Retention is how long a record (and so a replayable outcome) lives,
-	// counted from when it is written. Default 24h.
+	// Retention is how long a COMPLETED record (and so a replayable outcome)
+	// lives, counted from its commit. It may be any positive duration, even
+	// shorter than the lease: an IN_PROGRESS record lives at least until its
+	// lease ends plus ClockSkew, and is judged by its lease alone, so a short
+	// retention never frees a key whose holder is still running. Default 24h.
 	Retention time.Duration
 	// Lease is the longest an attempt holds the key in Lease mode; it is
 	// shortened to the time left before ctx's deadline (a Lambda's
@@ -226,22 +229,29 @@ func (g *Guard) judge(ctx context.Context, req Request, rec *record) (Result, er
 }
 
 // live reports whether rec blocks a new attempt by this host's clock: the
-// inverse of takeoverCondition.
+// inverse of takeoverCondition. An IN_PROGRESS record blocks while its lease
+// runs, whatever its expires_at; any other record until it expires.
 func (g *Guard) live(rec *record, now time.Time) bool {
 	if rec == nil {
 		return false
 	}
 	t := now.Add(-g.cfg.ClockSkew)
-	if rec.expiresAt.Unix() < t.Unix() {
-		return false
+	if rec.status == statusInProgress {
+		return rec.leaseUntil.UnixMilli() >= t.UnixMilli()
 	}
-	return !(rec.status == statusInProgress && rec.leaseUntil.UnixMilli() < t.UnixMilli())
+	return rec.expiresAt.Unix() >= t.Unix()
 }
 
 // takeoverCondition admits a write of a new record only when there is no
-// live one: none, an expired one, or an IN_PROGRESS one whose lease lapsed,
-// each by more than ClockSkew (see takeoverValues).
-const takeoverCondition = "attribute_not_exists(#id) OR #exp < :now_s OR (#status = :in_progress AND #lease < :now_ms)"
+// live one: none, an IN_PROGRESS one whose lease lapsed, or another (a
+// COMPLETED one) that expired, each by more than ClockSkew (see
+// takeoverValues). An IN_PROGRESS record is judged by its lease alone, so an
+// expires_at that passed while the lease runs (a retention shorter than the
+// lease, written by an older version or another host) never lets a second
+// attempt in.
+const takeoverCondition = "attribute_not_exists(#id)" +
+	" OR (#status = :in_progress AND #lease < :now_ms)" +
+	" OR (NOT (#status = :in_progress) AND #exp < :now_s)"
 
 func (g *Guard) takeoverNames() map[string]string {
 	return map[string]string{"#id": AttrID, "#exp": AttrExpiresAt, "#status": attrStatus, "#lease": attrLeaseUntil}
@@ -271,10 +281,23 @@ func (g *Guard) key(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{AttrID: sv(id)}
 }
 
-// expiresAt returns the record expiry for a record written at now, rounded
-// up to whole seconds.
+// expiresAt returns the expiry of a COMPLETED record written at now: now
+// plus Retention, rounded up to whole seconds.
 func (g *Guard) expiresAt(now time.Time) int64 {
-	t := now.Add(g.cfg.Retention)
+	return ceilUnix(now.Add(g.cfg.Retention))
+}
+
+// leaseExpiresAt returns the expiry of an IN_PROGRESS record written at now
+// with a lease until leaseUntil: as expiresAt, but never before the lease
+// ends plus ClockSkew, however short the Retention, so that TTL deletion
+// (which would free the key) cannot come while the holder still counts on
+// its lease.
+func (g *Guard) leaseExpiresAt(now, leaseUntil time.Time) int64 {
+	return max(g.expiresAt(now), ceilUnix(leaseUntil.Add(g.cfg.ClockSkew)))
+}
+
+// ceilUnix returns t in epoch seconds, rounded up.
+func ceilUnix(t time.Time) int64 {
 	s := t.Unix()
 	if t.After(time.Unix(s, 0)) {
 		s++

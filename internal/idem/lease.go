@@ -66,7 +66,7 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 		attrFingerprint: sv(req.Fingerprint),
 		attrOwner:       sv(att.owner),
 		attrLeaseUntil:  nv(att.leaseUntil.UnixMilli()),
-		AttrExpiresAt:   nv(g.expiresAt(now)),
+		AttrExpiresAt:   nv(g.leaseExpiresAt(now, att.leaseUntil)),
 	}
 	out, err := g.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(g.cfg.Table),

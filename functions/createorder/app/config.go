@@ -22,15 +22,6 @@ const (
 	EnvLogLevel         = "LOG_LEVEL"
 )
 
-// MinRetention is the shortest IDEMPOTENCY_TTL ConfigFromEnv accepts. A
-// record must outlive the lease that guards it: were the retention shorter
-// than the lease (idem.DefaultLease, 30s, plus idem.DefaultClockSkew), an
-// in-progress record would count as expired, and be taken over by a
-// duplicate, while its holder is still running, so one key could create two
-// orders. One minute leaves that margin; the template's smallest allowed
-// IdempotencyRetentionHours (1) is well above it.
-const MinRetention = time.Minute
-
 // EnvVars lists every variable ConfigFromEnv reads.
 var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel}
 
@@ -39,7 +30,9 @@ type Config struct {
 	OrdersTable      string
 	IdempotencyTable string
 	// Retention is how long an idempotency key and its stored response are
-	// remembered (the published policy: 24h by default).
+	// remembered (the published policy: 24h by default). Any positive
+	// duration works, even seconds: the guard keeps a request in progress
+	// for its whole lease however short the retention (see idem.Config).
 	Retention time.Duration
 	// Mode is how POST /orders is guarded: idem.Lease (default) or
 	// idem.Optimistic, which is valid here because the create handler's
@@ -49,9 +42,8 @@ type Config struct {
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
-// idempotency, 24h, lease and INFO. It fails on a retention that is not a Go
-// duration or is shorter than MinRetention, and on a mode other than "lease"
-// or "optimistic".
+// idempotency, 24h, lease and INFO. It fails on a retention that is not a
+// positive Go duration, and on a mode other than "lease" or "optimistic".
 func ConfigFromEnv() (Config, error) {
 	c := Config{
 		OrdersTable:      envOr(EnvOrdersTable, "orders"),
@@ -64,8 +56,8 @@ func ConfigFromEnv() (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("app: %s=%q is not a Go duration (e.g. 24h)", EnvIdempotencyTTL, v)
 		}
-		if d < MinRetention {
-			return Config{}, fmt.Errorf("app: %s=%q is below the minimum retention of %v: a record must outlive the lease that guards it", EnvIdempotencyTTL, v, MinRetention)
+		if d <= 0 {
+			return Config{}, fmt.Errorf("app: %s=%q: the retention must be positive", EnvIdempotencyTTL, v)
 		}
 		c.Retention = d
 	}
