@@ -86,7 +86,11 @@
 // SDK does not retry it. Under a storm of retries that is the normal case,
 // so the guard handles it: a refused commit is retried a few times with
 // jittered backoff (each try a new ClientRequestToken); an acquire refused
-// because the holder is committing reads the record and judges it; an
+// because the holder is committing reads the record and judges it like the
+// ALL_OLD item of a failed condition: its own owner token there means an
+// earlier try of the put landed and the lease is this attempt's; a record
+// that blocks no longer (gone, or lapsed) means the key is free, tried again
+// within Config.Wait and otherwise ErrInProgress with RetryAfter 0. An
 // optimistic commit still refused after the retries is ErrInProgress, not
 // ErrStore.
 //

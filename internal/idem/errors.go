@@ -91,6 +91,11 @@ func (e *WriteConditionError) Is(target error) bool { return target == ErrWriteC
 // Unwrap returns the cancellation.
 func (e *WriteConditionError) Unwrap() error { return e.Err }
 
+// storeErr wraps err, a DynamoDB failure during op, in ErrStore, once: an
+// error that already is ErrStore is returned as it is.
 func storeErr(op string, err error) error {
+	if errors.Is(err, ErrStore) {
+		return err
+	}
 	return fmt.Errorf("%w: %s: %w", ErrStore, op, err)
 }
