@@ -33,17 +33,19 @@
 //
 //  1. Acquire: one PutItem of an IN_PROGRESS record conditioned on "no live
 //     record" (none, IN_PROGRESS with a lapsed lease, or COMPLETED and
-//     expired), asking for
-//     ALL_OLD both on success (a replaced IN_PROGRESS record is a
-//     LeaseTakeover) and on a failed condition, so a duplicate learns the
-//     live record in the same round trip: COMPLETED with the same
+//     expired), asking for ALL_OLD both on success (a replaced IN_PROGRESS
+//     record is a LeaseTakeover) and on a failed condition, so a duplicate
+//     learns the live record in the same round trip: COMPLETED with the same
 //     fingerprint is replayed; another fingerprint is ErrMismatch (also while
 //     in progress); IN_PROGRESS is ErrInProgress, after an optional bounded
 //     wait (Config.Wait) that replays the first attempt if it completes. A
 //     rejected duplicate never writes to the live record. The lease lasts
 //     Config.Lease, cut to the caller's context deadline.
-//  2. Run fn with a context carrying a fresh ddb.UnitOfWork and ending with
-//     the lease.
+//  2. Run fn with a context carrying a fresh ddb.UnitOfWork and ending
+//     Config.CommitBudget before the lease ends (when the lease is shorter
+//     than twice the budget, halfway through it), so that a handler that
+//     returns when its context ends still leaves the commit time to land
+//     within the lease and before the Lambda's deadline.
 //  3. Commit, fenced: every write after acquisition is conditioned on
 //     "owner = this attempt AND status = IN_PROGRESS". fn's writes and the
 //     update to COMPLETED go in one TransactWriteItems (or a single
@@ -62,7 +64,8 @@
 //
 // # Optimistic mode
 //
-// No lease: run fn, then one TransactWriteItems of fn's writes and a Put of
+// No lease: run fn (its context, too, ends Config.CommitBudget before the
+// caller's deadline), then one TransactWriteItems of fn's writes and a Put of
 // the COMPLETED record conditioned on "no live record", asking for ALL_OLD
 // on a failed condition (a single conditional PutItem when fn wrote
 // nothing). If another attempt's record is live, the transaction is

@@ -48,6 +48,10 @@ const (
 	DefaultRetention = 24 * time.Hour
 	DefaultLease     = 30 * time.Second
 	DefaultClockSkew = 2 * time.Second
+	// DefaultCommitBudget leaves room for a commit: a transaction's round
+	// trip, its retries after conflicts (about 0.3 s at most), and the
+	// SDK's own retries of a throttled or lost call.
+	DefaultCommitBudget = time.Second
 )
 
 // Config configures a Guard. Zero durations take the defaults.
@@ -63,8 +67,16 @@ type Config struct {
 	Retention time.Duration
 	// Lease is the longest an attempt holds the key in Lease mode; it is
 	// shortened to the time left before ctx's deadline (a Lambda's
-	// deadline), and fn's context ends when the lease does. Default 30s.
+	// deadline). fn's context ends CommitBudget before the lease does.
+	// Default 30s.
 	Lease time.Duration
+	// CommitBudget is the time kept for the commit after fn: fn's context
+	// ends this long before the lease ends (Lease mode) or before ctx's
+	// deadline (both modes), so that a handler that honours its context
+	// and returns when it ends still has its outcome committed, within the
+	// lease and before a Lambda is stopped. When the time left is less than
+	// twice the budget, fn and the commit get half each. Default 1s.
+	CommitBudget time.Duration
 	// ClockSkew is the tolerated difference between hosts' clocks. A lease
 	// or a record counts as lapsed or expired for an attempt that wants to
 	// take it over only once it is past by more than ClockSkew by that
@@ -111,7 +123,7 @@ func New(api API, cfg Config) *Guard {
 	if cfg.Table == "" {
 		panic("idem: Config.Table is empty")
 	}
-	if cfg.Retention < 0 || cfg.Lease < 0 || cfg.ClockSkew < 0 || cfg.Wait < 0 {
+	if cfg.Retention < 0 || cfg.Lease < 0 || cfg.ClockSkew < 0 || cfg.Wait < 0 || cfg.CommitBudget < 0 {
 		panic("idem: negative duration in Config")
 	}
 	if cfg.Retention == 0 {
@@ -122,6 +134,9 @@ func New(api API, cfg Config) *Guard {
 	}
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = DefaultClockSkew
+	}
+	if cfg.CommitBudget == 0 {
+		cfg.CommitBudget = DefaultCommitBudget
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -158,8 +173,8 @@ type Result struct {
 // ran it. See the package documentation for the protocol.
 //
 // fn's context carries a ddb.UnitOfWork: writes fn makes through ddb.Write
-// commit in one transaction with the COMPLETED record, or not at all. In
-// Lease mode the context ends when the lease does.
+// commit in one transaction with the COMPLETED record, or not at all. It
+// ends Config.CommitBudget before the lease (Lease mode) or ctx's deadline.
 //
 // Do returns, besides fn's own outcome:
 //   - a Result with Replayed set, when an earlier attempt completed with the
@@ -303,6 +318,13 @@ func ceilUnix(t time.Time) int64 {
 		s++
 	}
 	return s
+}
+
+// fnTime returns how long fn may run when the attempt has left before its
+// lease or deadline ends: left less the commit budget, or half of left when
+// that is less than twice the budget.
+func (g *Guard) fnTime(left time.Duration) time.Duration {
+	return left - min(g.cfg.CommitBudget, left/2)
 }
 
 // getRecord reads the record with a consistent read.

@@ -73,7 +73,7 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 	now := g.cfg.Now()
 	lease := g.cfg.Lease
 	if d, ok := ctx.Deadline(); ok {
-		lease = min(lease, d.Sub(now))
+		lease = min(lease, time.Until(d)) // a context's deadline is on the real clock, not Config.Now's
 	}
 	if lease <= 0 {
 		return nil, nil, context.DeadlineExceeded
@@ -152,7 +152,8 @@ func (g *Guard) refusedBy(ctx context.Context, id string, err error) (*record, e
 // runLeased runs fn under att and commits or releases.
 func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
 	uow := ddb.NewUnitOfWork(1)
-	fnCtx, cancel := context.WithDeadline(ddb.WithUnitOfWork(ctx, uow), att.leaseUntil)
+	// fn's context ends the commit budget before the lease.
+	fnCtx, cancel := context.WithTimeout(ddb.WithUnitOfWork(ctx, uow), g.fnTime(att.leaseUntil.Sub(g.cfg.Now())))
 	defer cancel()
 	step(ctx, StepAcquired)
 	out, err := callFn(fnCtx, fn, func() {

@@ -18,7 +18,14 @@ import (
 // or learns the live record from the cancellation.
 func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
 	uow := ddb.NewUnitOfWork(1)
-	out, err := callFn(ddb.WithUnitOfWork(ctx, uow), fn, func() { uow.Close() })
+	fnCtx := ddb.WithUnitOfWork(ctx, uow)
+	if d, ok := ctx.Deadline(); ok {
+		// fn's context ends the commit budget before ctx's.
+		var cancel context.CancelFunc
+		fnCtx, cancel = context.WithTimeout(fnCtx, g.fnTime(time.Until(d)))
+		defer cancel()
+	}
+	out, err := callFn(fnCtx, fn, func() { uow.Close() })
 	writes := uow.Close()
 	if uerr := uow.Err(); uerr != nil && err == nil {
 		// fn ignored a refused write: committing the rest would lose it.
