@@ -163,6 +163,8 @@ type Outcome struct {
 
 // Result is what Do returns.
 type Result struct {
+	// Response is the caller's to keep and change: no later replay shares
+	// its bytes.
 	Response []byte
 	// Replayed is true when Response is an earlier attempt's stored outcome.
 	Replayed bool
