@@ -20,9 +20,10 @@ import (
 // conflicting wraps the real client and refuses the next n calls of op the
 // way real DynamoDB refuses a write that collides with a transaction in
 // flight on one of its items (DynamoDB Local never does): a transaction is
-// cancelled with reason TransactionConflict on its last action (the record),
-// a single-item write fails with TransactionConflictException. A refused
-// call does not reach DynamoDB, as a refusal writes nothing.
+// cancelled with reason TransactionConflict on its action at (by default
+// -1, the last: the record), a single-item write fails with
+// TransactionConflictException. A refused call does not reach DynamoDB, as
+// a refusal writes nothing.
 //
 // With landed set, a refused call reaches DynamoDB first: as when the SDK's
 // first try landed with its response lost, and its retry was refused by a
@@ -30,13 +31,14 @@ import (
 type conflicting struct {
 	idem.API
 	op      string
+	at      int // the refused action of a transaction; negative counts from the end
 	landed  bool
 	pending atomic.Int32
 	refused atomic.Int32
 }
 
 func newConflicting(api idem.API, op string, n int32) *conflicting {
-	c := &conflicting{API: api, op: op}
+	c := &conflicting{API: api, op: op, at: -1}
 	c.pending.Store(n)
 	return c
 }
@@ -57,7 +59,11 @@ func (c *conflicting) refuse(op string, actions int, forward func()) error {
 	for i := range reasons {
 		reasons[i].Code = aws.String("None")
 	}
-	reasons[actions-1].Code = aws.String("TransactionConflict")
+	at := c.at
+	if at < 0 {
+		at += actions
+	}
+	reasons[at].Code = aws.String("TransactionConflict")
 	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op,
 		Err: &types.TransactionCanceledException{Message: aws.String("Transaction cancelled"), CancellationReasons: reasons}}
 }
@@ -302,6 +308,63 @@ func TestAcquireRefusedByConflict(t *testing.T) {
 			}
 			if rec := e.record(r); rec != nil && str(rec, "owner") != other {
 				t.Fatalf("the failed acquire left its own lease: %v", rec)
+			}
+		})
+	}
+}
+
+// TestBusinessWriteConflict: a business write that a transaction in flight
+// on its item keeps refusing is a write conflict in both modes (409
+// idempotent-write-conflict, retry): nothing committed, the key free. It is
+// neither "key in use" (no other attempt holds this key) nor a store
+// failure of unknown outcome (nothing was written).
+func TestBusinessWriteConflict(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
+		t.Run(mode.String()+": a business write refused on every try is a write conflict naming it, and nothing is committed", func(t *testing.T) {
+			t.Parallel()
+			var ev events
+			api := newConflicting(e.client, "TransactWriteItems", 100)
+			api.at = 1 // the second of fn's two writes
+			g := idem.New(api, idem.Config{Table: e.table, Mode: mode, Observer: ev.observe})
+			r := req(uniqueKey(t), "fp")
+			fn := func(ctx context.Context) (idem.Outcome, error) {
+				for _, pk := range []string{r.Key + "-a", r.Key + "-b"} {
+					if err := e.putBiz(ctx, pk); err != nil {
+						return idem.Outcome{}, err
+					}
+				}
+				return idem.Outcome{Response: []byte("booked"), Keep: true}, nil
+			}
+			_, err := g.Do(context.Background(), r, fn)
+			var wce *idem.WriteConditionError
+			if !errors.As(err, &wce) || !errors.Is(err, idem.ErrWriteConditionFailed) || errors.Is(err, idem.ErrInProgress) || errors.Is(err, idem.ErrStore) {
+				t.Fatalf("err = %v, want only a *WriteConditionError", err)
+			}
+			if wce.Index != 1 || !wce.Conflict || wce.Item != nil {
+				t.Fatalf("WriteConditionError{Index: %d, Conflict: %v, Item: %v}, want write 1, a conflict, no item", wce.Index, wce.Conflict, wce.Item)
+			}
+			var tce *types.TransactionCanceledException
+			if !errors.As(err, &tce) {
+				t.Fatal("the cancellation is not wrapped")
+			}
+			if got := api.refused.Load(); got < 2 {
+				t.Fatalf("the commit was tried %d times, want it retried", got)
+			}
+			if ev.count(idem.StoreError) != 0 || ev.count(idem.Conflict) != 0 {
+				t.Fatalf("events %v: a write conflict is neither a store error nor a key conflict", ev.kinds)
+			}
+			if e.record(r) != nil || e.bizItem(r.Key+"-a") || e.bizItem(r.Key+"-b") {
+				t.Fatal("a record or a business write remains")
+			}
+			var runs atomic.Int32
+			res := mustDo(t, e.guard(idem.Config{Mode: mode}), r, func(ctx context.Context) (idem.Outcome, error) {
+				runs.Add(1)
+				return fn(ctx)
+			})
+			if res.Replayed || runs.Load() != 1 || !e.bizItem(r.Key+"-b") {
+				t.Fatal("a retry did not run afresh and commit")
 			}
 		})
 	}

@@ -93,9 +93,17 @@
 // ALL_OLD item of a failed condition: its own owner token there means an
 // earlier try of the put landed and the lease is this attempt's; a record
 // that blocks no longer (gone, or lapsed) means the key is free, tried again
-// within Config.Wait and otherwise ErrInProgress with RetryAfter 0. An
-// optimistic commit still refused after the retries is ErrInProgress, not
-// ErrStore.
+// within Config.Wait and otherwise ErrInProgress with RetryAfter 0.
+//
+// A commit still refused after the retries is judged by which of its
+// actions the cancellation reasons name. One of fn's writes, and not the
+// record: a write conflict in both modes (ErrWriteConditionFailed, a
+// *WriteConditionError with Conflict set and the write's Index; the lease
+// released), since the contention is on that item, not on this key. The
+// record: in Optimistic mode another attempt is committing this key,
+// ErrInProgress; in Lease mode, where this attempt holds the record, a
+// failure like any other, ErrStore (the lease released). Either way
+// nothing of this attempt was written.
 //
 // # Crash points
 //

@@ -140,7 +140,7 @@ func (g *Guard) refusedBy(ctx context.Context, id string, err error) (*record, e
 		}
 		return g.getRecord(ctx, id) // asked for ALL_OLD but got nothing back
 	}
-	if conflicted(err) {
+	if _, refused := conflicted(err); refused {
 		// The record is being written by a transaction in flight (its
 		// holder committing, say): nothing was written; judge the record as
 		// it reads now.
@@ -271,6 +271,10 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 				g.release(ctx, att, req)
 				return &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
 			}
+		}
+		if wc := writeConflict(err, len(writes)); wc != nil {
+			g.release(ctx, att, req)
+			return wc
 		}
 	}
 	if err != nil {

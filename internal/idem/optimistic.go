@@ -96,10 +96,14 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 				return Result{}, &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
 			}
 		}
+		if wc := writeConflict(err, len(writes)); wc != nil {
+			return Result{}, wc
+		}
 	}
-	if conflicted(err) {
-		// Still colliding after the retries: another attempt is committing
-		// this key right now. Nothing of this attempt was written.
+	if _, refused := conflicted(err); refused {
+		// Still colliding on the record after the retries: another attempt
+		// is committing this key right now. Nothing of this attempt was
+		// written.
 		g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
 		return Result{}, &InProgressError{}
 	}
