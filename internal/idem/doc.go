@@ -52,7 +52,8 @@
 //     UpdateItem when fn wrote nothing), so they commit together or not at
 //     all. A failed fence means the lease was taken over: ErrCommitLost, and
 //     nothing of this attempt is written. A failed condition of one of fn's
-//     writes is ErrWriteConditionFailed.
+//     writes, or a write that transactions in flight on its item kept
+//     refusing (see Retried writes), is ErrWriteConditionFailed.
 //  4. Release, fenced: when fn fails or panics, Keep is false, the outcome
 //     does not fit, a business condition fails or the commit's fate is
 //     unknown, a conditional DeleteItem removes the record only if this
@@ -60,7 +61,8 @@
 //     takeover's record nor undo a commit that landed.
 //
 // A miss costs two round trips (acquire, commit); a hit one, or none when
-// Config.Cache holds the record.
+// Config.Cache holds the record. Every Result.Response is the caller's own
+// copy: the cache neither shares its bytes nor keeps fn's slice.
 //
 // # Optimistic mode
 //
