@@ -119,16 +119,18 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 		// An earlier try of this very PutItem landed: the lease is ours.
 		g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
 		return att, nil, nil
-	case !g.live(rec, g.cfg.Now()):
+	case rec == nil:
 		return nil, nil, nil
 	}
 	return nil, rec, nil
 }
 
 // refusedBy returns the record that refused an acquire with err: the ALL_OLD
-// item of a failed condition, or the record as read now when there was none
-// or when a transaction in flight refused the put (nil: there is no record
-// now). Any other err, or a failed read, is ErrStore.
+// item of a failed condition, or else the record as read now (when the
+// failed condition returned none, or a transaction in flight refused the
+// put); nil when the read finds none, or, after a refusal by a transaction
+// in flight, one that no longer blocks. Any other err, or a failed read, is
+// ErrStore.
 func (g *Guard) refusedBy(ctx context.Context, id string, err error) (*record, error) {
 	if old, failed := conditionFailed(err); failed {
 		rec, derr := decodeRecord(old)
@@ -144,7 +146,11 @@ func (g *Guard) refusedBy(ctx context.Context, id string, err error) (*record, e
 		// The record is being written by a transaction in flight (its
 		// holder committing, say): nothing was written; judge the record as
 		// it reads now.
-		return g.getRecord(ctx, id)
+		rec, err := g.getRecord(ctx, id)
+		if err != nil || !g.live(rec, g.cfg.Now()) {
+			return nil, err
+		}
+		return rec, nil
 	}
 	return nil, storeErr("acquire", err)
 }
