@@ -40,7 +40,8 @@ type Options struct {
 	// released (nothing stored; the handler's writes are discarded and a
 	// retry runs afresh), from its status and its problem type: the RFC 9457
 	// type URI when the response is application/problem+json with a type
-	// member, else "". Default DefaultKeep.
+	// member, else "". It is asked about the handler's answers only: none of
+	// the middleware's own answers is ever stored. Default DefaultKeep.
 	Keep func(status int, problemType string) bool
 	// MaxBodyBytes is the longest request body accepted; a longer one is
 	// answered with 413 TypeBodyTooLarge before the idempotency store is
