@@ -19,8 +19,8 @@ type Answer struct {
 	// Stored: the answer is stored under the key and replayed, byte for
 	// byte, to every retry with the same request, and the key is bound to
 	// that request (another request with it is 422). Not stored: this
-	// request bound nothing, so the key may be sent again, with the request
-	// corrected or as it is.
+	// request bound nothing, and the key is as it was before it (free,
+	// unless an earlier request with it was stored or is still running).
 	Stored bool
 }
 
