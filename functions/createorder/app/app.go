@@ -54,11 +54,15 @@ func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Lo
 		inner = o.createMiddleware(inner)
 	}
 	create := idemhttp.Middleware(guard, idemhttp.Options{
-		Route:        RouteCreateOrder.Key(),
-		Scope:        idemhttp.APIGatewayV2Scope,
-		MaxBodyBytes: orders.MaxBodyBytes,
-		Keep:         keep,
-		OnOutcome:    noteOutcome,
+		Route: RouteCreateOrder.Key(),
+		Scope: idemhttp.APIGatewayV2Scope,
+		// What the create handler refuses before it reads the order is
+		// refused in front of the guard (see Policy).
+		MaxBodyBytes:  orders.MaxBodyBytes,
+		MediaTypes:    []string{"application/json"},
+		RequireObject: true,
+		Keep:          keep,
+		OnOutcome:     noteOutcome,
 	})(inner)
 	return logRequests(logger, recoverPanics(logger, orders.NewRouter(create, h.Get()))), nil
 }
@@ -88,15 +92,6 @@ func WithCreateMiddleware(mw func(http.Handler) http.Handler) Option {
 // in from cfg and before the guard is made.
 func WithGuardConfig(fn func(*idem.Config)) Option {
 	return func(o *options) { o.guardConfig = fn }
-}
-
-// keep is the outcome policy of POST /orders: what idemhttp.DefaultKeep
-// keeps (2xx and 4xx, so that an invalid order stays bound to its key and a
-// corrected order needs a new one), except 413 and 415: a request the
-// service did not understand binds nothing, so the client can fix its
-// Content-Type or size and send the same key again.
-func keep(status int) bool {
-	return idemhttp.DefaultKeep(status) && status != http.StatusRequestEntityTooLarge && status != http.StatusUnsupportedMediaType
 }
 
 // LambdaHandler adapts h to API Gateway HTTP API (payload format 2.0)
