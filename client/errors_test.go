@@ -1,0 +1,78 @@
+package client
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestErrorMessagesNameTheCase(t *testing.T) {
+	reused := &Error{Status: 422, Type: TypeKeyReused, Title: "Idempotency-Key reused", Detail: "the key was first used with a different request"}
+	for _, tc := range []struct {
+		name string
+		err  *CallError
+		want []string
+	}{
+		{"a reused key of the caller says the key was used for a different request",
+			&CallError{Op: "create order", Key: "k1", Attempts: 1, Reason: ErrNotRetryable, Err: reused},
+			[]string{"create order (Idempotency-Key k1)", "not retryable", "already used for a different request", "a new order needs a new key", "422 idempotency-key-reused"}},
+		{"a reused key the client made says so",
+			&CallError{Op: "create order", Key: "k2", OwnKey: true, Attempts: 2, Reason: ErrNotRetryable, Err: reused},
+			[]string{"not retryable", "the key this client made for this order was first used with a different request"}},
+		{"giving up names the attempts, the last failure and how to resume",
+			&CallError{Op: "create order", Key: "k3", Attempts: 8, Reason: ErrGaveUp, Stopped: "8 attempts",
+				Err: &Error{Status: 503, Type: TypeIdemStoreDown, Title: "Idempotency store unavailable"}},
+			[]string{"gave up after 8 attempt(s) (8 attempts)", "503 idempotency-store-unavailable: Idempotency store unavailable", "retry with the same key"}},
+		{"an invalid order lists its fields",
+			&CallError{Op: "create order", Key: "k4", Attempts: 1, Reason: ErrNotRetryable,
+				Err: &Error{Status: 400, Type: TypeInvalidOrder, Title: "Invalid order", Errors: []FieldError{{Pointer: "/sender/address/postcode", Detail: "must be 4 digits"}}}},
+			[]string{"not retryable: 400 invalid-order: Invalid order (/sender/address/postcode: must be 4 digits)"}},
+		{"a gateway answer without a problem type shows its status and message",
+			&CallError{Op: "get order", Attempts: 1, Reason: ErrNotRetryable, Err: &Error{Status: 401, Title: "Unauthorized", Detail: "Unauthorized"}},
+			[]string{"get order: not retryable: 401: Unauthorized: Unauthorized"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			msg := tc.err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q lacks %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("message %q is more than one line", msg)
+			}
+		})
+	}
+}
+
+func TestSentinels(t *testing.T) {
+	reused := &CallError{Reason: ErrNotRetryable, Err: &Error{Status: 422, Type: TypeKeyReused}}
+	notFound := &CallError{Reason: ErrNotRetryable, Err: &Error{Status: 404, Type: TypeOrderNotFound}}
+	noRoute := &CallError{Reason: ErrNotRetryable, Err: &Error{Status: 404, Type: TypeNotFound}}
+	gaveUp := &CallError{Reason: ErrGaveUp, Err: &Error{Status: 503}}
+	for _, tc := range []struct {
+		name   string
+		err    error
+		target error
+		want   bool
+	}{
+		{"a reused key is ErrKeyReused", reused, ErrKeyReused, true},
+		{"a reused key is ErrNotRetryable", reused, ErrNotRetryable, true},
+		{"a reused key is not ErrGaveUp", reused, ErrGaveUp, false},
+		{"an unknown order is ErrNotFound", notFound, ErrNotFound, true},
+		{"an unknown route is not ErrNotFound", noRoute, ErrNotFound, false},
+		{"giving up is ErrGaveUp", gaveUp, ErrGaveUp, true},
+		{"giving up is not ErrNotRetryable", gaveUp, ErrNotRetryable, false},
+		{"a 422 of another type is not ErrKeyReused", &CallError{Reason: ErrNotRetryable, Err: &Error{Status: 422}}, ErrKeyReused, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := errors.Is(tc.err, tc.target); got != tc.want {
+				t.Errorf("errors.Is = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	var apiErr *Error
+	if !errors.As(gaveUp, &apiErr) || apiErr.Status != 503 {
+		t.Errorf("errors.As did not find the *Error of %v", gaveUp)
+	}
+}
