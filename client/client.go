@@ -193,6 +193,10 @@ func (c *Client) create(ctx context.Context, key string, own bool, req OrderRequ
 		}
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Idempotency-Key", keyHeader(key))
+		// Without GetBody the transport does not resend the request by
+		// itself (it would for one with an Idempotency-Key), so that every
+		// resend is an attempt: counted, paced and reported.
+		r.GetBody = nil
 		return r, nil
 	})
 	if cerr != nil {
@@ -258,7 +262,6 @@ func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func
 		ans, err := c.attempt(ctx, newReq)
 		var verdict verdict
 		var retryAfter time.Duration
-		var hasRetryAfter bool
 		switch {
 		case err != nil && ctx.Err() != nil:
 			return answer{}, n, gaveUp(n, last, "the context ended")
@@ -272,8 +275,7 @@ func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func
 			var typ string
 			if ans.status < 200 || ans.status > 299 {
 				apiErr := parseError(ans, c.now())
-				typ, last = apiErr.Type, apiErr
-				retryAfter, hasRetryAfter = parseRetryAfter(ans.header.Get("Retry-After"), c.now())
+				typ, last, retryAfter = apiErr.Type, apiErr, apiErr.RetryAfter
 			}
 			verdict = policy(ans.status, typ)
 		}
@@ -286,10 +288,10 @@ func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func
 		if n >= c.opts.MaxAttempts {
 			return answer{}, n, gaveUp(n, last, fmt.Sprintf("%d attempts", n))
 		}
-		if hasRetryAfter && retryAfter > c.opts.MaxRetryAfter {
+		if retryAfter > c.opts.MaxRetryAfter {
 			return answer{}, n, gaveUp(n, last, fmt.Sprintf("the server asked to wait %v, longer than %v", retryAfter, c.opts.MaxRetryAfter))
 		}
-		wait := pause(n, retryAfter, hasRetryAfter, c.opts.BaseDelay, c.opts.MaxDelay, c.rnd)
+		wait := pause(n, retryAfter, c.opts.BaseDelay, c.opts.MaxDelay, c.rnd)
 		next := c.now().Add(wait)
 		if deadline, ok := ctx.Deadline(); ok && !next.Before(deadline) {
 			return answer{}, n, gaveUp(n, last, fmt.Sprintf("the next attempt, in %v, would start after the context's deadline", wait.Round(time.Millisecond)))

@@ -38,9 +38,10 @@
 // large, idempotent-request-too-many-writes). A 422 idempotency-key-reused
 // matches ErrKeyReused and says the key was reused.
 //
-// Go's HTTP transport may itself resend a request once, on a connection it
-// had reused and found closed; that resend carries the same key and body and
-// is not counted as an attempt.
+// Every create request sent is an attempt: Go's transport, which would
+// resend a request carrying an Idempotency-Key by itself when a reused
+// connection fails, is kept from doing so, so that each resend is counted
+// (Options.MaxAttempts), paced and reported (Options.OnRetry).
 //
 // # Surviving a crash of the caller
 //

@@ -114,11 +114,11 @@ func backoff(n int, base, max time.Duration, rnd func(int64) int64) time.Duratio
 }
 
 // pause returns the wait after failed attempt n: the backoff, but never less
-// than the server's Retry-After (retryAfter, when hasRetryAfter), which the
-// client treats as a floor.
-func pause(n int, retryAfter time.Duration, hasRetryAfter bool, base, max time.Duration, rnd func(int64) int64) time.Duration {
+// than the server's Retry-After (0 when it sent none), which the client
+// treats as a floor.
+func pause(n int, retryAfter time.Duration, base, max time.Duration, rnd func(int64) int64) time.Duration {
 	d := backoff(n, base, max, rnd)
-	if hasRetryAfter && retryAfter > d {
+	if retryAfter > d {
 		d = retryAfter
 	}
 	return d

@@ -143,18 +143,17 @@ func TestPauseHonoursRetryAfter(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		retryAfter time.Duration
-		has        bool
 		rnd        func(int64) int64
 		want       time.Duration
 	}{
-		{"Retry-After above the backoff is waited out", 3 * time.Second, true, maxRnd, 3 * time.Second},
-		{"Retry-After is a floor under a short jitter", time.Second, true, zeroRnd, time.Second},
-		{"Retry-After below the backoff leaves the backoff", 50 * time.Millisecond, true, maxRnd, 4 * base},
-		{"Retry-After: 0 leaves the backoff", 0, true, maxRnd, 4 * base},
-		{"no Retry-After is the backoff", 0, false, maxRnd, 4 * base},
+		{"Retry-After above the backoff is waited out", 3 * time.Second, maxRnd, 3 * time.Second},
+		{"Retry-After is a floor under a short jitter", time.Second, zeroRnd, time.Second},
+		{"Retry-After below the backoff leaves the backoff", 50 * time.Millisecond, maxRnd, 4 * base},
+		{"Retry-After: 0 leaves the backoff", 0, maxRnd, 4 * base},
+		{"no Retry-After is the backoff", 0, maxRnd, 4 * base},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := pause(3, tc.retryAfter, tc.has, base, max, tc.rnd); got != tc.want {
+			if got := pause(3, tc.retryAfter, base, max, tc.rnd); got != tc.want {
 				t.Errorf("pause = %v, want %v", got, tc.want)
 			}
 		})
