@@ -273,3 +273,10 @@ func gateway(w http.ResponseWriter, status int, retryAfter, body string) {
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
 }
+
+// newServer serves h on 127.0.0.1 until t ends and returns its URL.
+func newServer(t *testing.T, h http.Handler) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
