@@ -286,7 +286,7 @@ func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func
 			return answer{}, n, callErr(n, ErrNotRetryable, last)
 		}
 		if n >= c.opts.MaxAttempts {
-			return answer{}, n, gaveUp(n, last, fmt.Sprintf("%d attempts", n))
+			return answer{}, n, gaveUp(n, last, "no attempts left")
 		}
 		if retryAfter > c.opts.MaxRetryAfter {
 			return answer{}, n, gaveUp(n, last, fmt.Sprintf("the server asked to wait %v, longer than %v", retryAfter, c.opts.MaxRetryAfter))
@@ -324,7 +324,7 @@ func (e localError) Unwrap() error { return e.err }
 type timeoutError struct{ d time.Duration }
 
 func (e timeoutError) Error() string {
-	return fmt.Sprintf("no answer within the attempt timeout of %v", e.d)
+	return fmt.Sprintf("the attempt timed out after %v", e.d)
 }
 func (e timeoutError) Timeout() bool { return true }
 

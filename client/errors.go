@@ -153,8 +153,9 @@ type CallError struct {
 	// Err is the last failure: an *Error when the API answered, else a
 	// transport or local error.
 	Err error
-	// Why the client gave up, in words ("8 attempts", "the context ended",
-	// "the server asked to wait 2m0s"); empty for ErrNotRetryable.
+	// Stopped says why the client gave up ("no attempts left", "the
+	// context ended", "the server asked to wait 2m0s, longer than 1m0s");
+	// empty for ErrNotRetryable.
 	Stopped string
 
 	ctxErr error
@@ -172,12 +173,16 @@ func (e *CallError) Error() string {
 	case errors.Is(e.Err, ErrKeyReused):
 		b.WriteString(": not retryable: the key was already used for a different request, and this one was not run; a new order needs a new key")
 	case e.Reason == ErrGaveUp:
-		fmt.Fprintf(&b, ": gave up after %d attempt(s) (%s)", e.Attempts, e.Stopped)
+		plural := "s"
+		if e.Attempts == 1 {
+			plural = ""
+		}
+		fmt.Fprintf(&b, ": gave up after %d attempt%s (%s)", e.Attempts, plural, e.Stopped)
 	default:
 		b.WriteString(": not retryable")
 	}
 	if e.Err != nil {
-		b.WriteString(": " + e.Err.Error())
+		b.WriteString(": " + strings.TrimSuffix(e.Err.Error(), "."))
 	}
 	if e.Reason == ErrGaveUp && e.Key != "" {
 		b.WriteString("; the order may or may not exist: retry with the same key to find out")
