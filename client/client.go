@@ -68,13 +68,12 @@ type Options struct {
 
 // Retry describes an attempt that failed and is about to be retried.
 type Retry struct {
-	Op       string // "create order" or "get order"
-	Key      string // the Idempotency-Key (creates only)
-	Attempt  int    // the attempt that failed, from 1
-	Status   int    // its HTTP status; 0 when no answer arrived
-	Err      error  // the failure: an *Error, or a network error or timeout
-	Wait     time.Duration
-	NextTime time.Time // when the next attempt starts
+	Op      string        // "create order" or "get order"
+	Key     string        // the Idempotency-Key (creates only)
+	Attempt int           // the attempt that failed, from 1
+	Status  int           // its HTTP status; 0 when no answer arrived
+	Err     error         // the failure: an *Error, or a network error or timeout
+	Wait    time.Duration // the pause before the next attempt
 }
 
 // StaticToken returns an Options.Token that always returns token.
@@ -297,7 +296,7 @@ func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func
 			return answer{}, n, gaveUp(n, last, fmt.Sprintf("the next attempt, in %v, would start after the context's deadline", wait.Round(time.Millisecond)))
 		}
 		if c.opts.OnRetry != nil {
-			r := Retry{Op: op, Key: key, Attempt: n, Err: last, Wait: wait, NextTime: next}
+			r := Retry{Op: op, Key: key, Attempt: n, Err: last, Wait: wait}
 			var apiErr *Error
 			if errors.As(last, &apiErr) {
 				r.Status = apiErr.Status

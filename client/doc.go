@@ -21,7 +21,7 @@
 //		// was created; a corrected order needs a new key, i.e. a new Create
 //	case errors.Is(err, client.ErrGaveUp):
 //		// attempts or ctx ran out; the order may exist: resume with
-//		// CreateWithKey(ctx, err.(*client.CallError).Key, req)
+//		// CreateWithKey and the Key of the *client.CallError
 //	}
 //
 // # What is retried

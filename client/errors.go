@@ -9,8 +9,7 @@ import (
 )
 
 // Sentinels for errors.Is. Every error Create, CreateWithKey and Get return
-// after trying is a *CallError that matches exactly one of ErrNotRetryable
-// and ErrGaveUp.
+// is a *CallError that matches exactly one of ErrNotRetryable and ErrGaveUp.
 var (
 	// ErrNotRetryable: the API refused the request in a way that resending
 	// it unchanged cannot fix (400, 401, 403, 404, 413, 415, 422, ...), or
@@ -39,25 +38,25 @@ var (
 const (
 	ProblemBase = "https://api.parcelhq.example/problems/"
 
-	TypeKeyMissing       = ProblemBase + "idempotency-key-missing"            // 400
-	TypeKeyInvalid       = ProblemBase + "idempotency-key-invalid"            // 400
-	TypeMalformedBody    = ProblemBase + "malformed-body"                     // 400
-	TypeInvalidOrder     = ProblemBase + "invalid-order"                      // 400, with Errors
-	TypeCallerUnknown    = ProblemBase + "idempotency-caller-unknown"         // 403
-	TypeOrderNotFound    = ProblemBase + "order-not-found"                    // 404
-	TypeNotFound         = ProblemBase + "not-found"                          // 404
-	TypeMethodNotAllowed = ProblemBase + "method-not-allowed"                 // 405
-	TypeKeyInUse         = ProblemBase + "idempotency-key-in-use"             // 409, retried
-	TypeCommitLost       = ProblemBase + "idempotency-commit-lost"            // 409, retried
-	TypeWriteConflict    = ProblemBase + "idempotent-write-conflict"          // 409, retried
-	TypeBodyTooLarge     = ProblemBase + "body-too-large"                     // 413
-	TypeUnsupportedMedia = ProblemBase + "unsupported-media-type"             // 415
-	TypeKeyReused        = ProblemBase + "idempotency-key-reused"             // 422
-	TypeInternal         = ProblemBase + "internal-error"                     // 500, retried
-	TypeResponseTooLarge = ProblemBase + "idempotent-response-too-large"      // 500, not retried
-	TypeTooManyWrites    = ProblemBase + "idempotent-request-too-many-writes" // 500, not retried
-	TypeIdemStoreDown    = ProblemBase + "idempotency-store-unavailable"      // 503, retried
-	TypeStoreDown        = ProblemBase + "store-unavailable"                  // 503, retried
+	TypeKeyMissing                  = ProblemBase + "idempotency-key-missing"            // 400
+	TypeKeyInvalid                  = ProblemBase + "idempotency-key-invalid"            // 400
+	TypeMalformedBody               = ProblemBase + "malformed-body"                     // 400
+	TypeInvalidOrder                = ProblemBase + "invalid-order"                      // 400, with Errors
+	TypeCallerUnknown               = ProblemBase + "idempotency-caller-unknown"         // 403
+	TypeOrderNotFound               = ProblemBase + "order-not-found"                    // 404
+	TypeNotFound                    = ProblemBase + "not-found"                          // 404
+	TypeMethodNotAllowed            = ProblemBase + "method-not-allowed"                 // 405
+	TypeKeyInUse                    = ProblemBase + "idempotency-key-in-use"             // 409, retried
+	TypeCommitLost                  = ProblemBase + "idempotency-commit-lost"            // 409, retried
+	TypeWriteConflict               = ProblemBase + "idempotent-write-conflict"          // 409, retried
+	TypeBodyTooLarge                = ProblemBase + "body-too-large"                     // 413
+	TypeUnsupportedMediaType        = ProblemBase + "unsupported-media-type"             // 415
+	TypeKeyReused                   = ProblemBase + "idempotency-key-reused"             // 422
+	TypeInternal                    = ProblemBase + "internal-error"                     // 500, retried
+	TypeResponseTooLarge            = ProblemBase + "idempotent-response-too-large"      // 500, not retried
+	TypeTooManyWrites               = ProblemBase + "idempotent-request-too-many-writes" // 500, not retried
+	TypeIdempotencyStoreUnavailable = ProblemBase + "idempotency-store-unavailable"      // 503, retried
+	TypeStoreUnavailable            = ProblemBase + "store-unavailable"                  // 503, retried
 )
 
 // Error is an answer of the API that is not a success: its status and, when

@@ -21,7 +21,7 @@ func TestErrorMessagesNameTheCase(t *testing.T) {
 			[]string{"not retryable", "the key this client made for this order was first used with a different request"}},
 		{"giving up names the attempts, the last failure and how to resume",
 			&CallError{Op: "create order", Key: "k3", Attempts: 8, Reason: ErrGaveUp, Stopped: "no attempts left",
-				Err: &Error{Status: 503, Type: TypeIdemStoreDown, Title: "Idempotency store unavailable"}},
+				Err: &Error{Status: 503, Type: TypeIdempotencyStoreUnavailable, Title: "Idempotency store unavailable"}},
 			[]string{"gave up after 8 attempts (no attempts left)", "503 idempotency-store-unavailable: Idempotency store unavailable", "retry with the same key"}},
 		{"an invalid order lists its fields",
 			&CallError{Op: "create order", Key: "k4", Attempts: 1, Reason: ErrNotRetryable,

@@ -85,13 +85,13 @@ func TestPolicyForEveryProblemType(t *testing.T) {
 		{TypeCommitLost, 409, retry},
 		{TypeWriteConflict, 409, retry},
 		{TypeBodyTooLarge, 413, fail},
-		{TypeUnsupportedMedia, 415, fail},
+		{TypeUnsupportedMediaType, 415, fail},
 		{TypeKeyReused, 422, fail},
 		{TypeInternal, 500, retry},
 		{TypeResponseTooLarge, 500, fail},
 		{TypeTooManyWrites, 500, fail},
-		{TypeIdemStoreDown, 503, retry},
-		{TypeStoreDown, 503, retry},
+		{TypeIdempotencyStoreUnavailable, 503, retry},
+		{TypeStoreUnavailable, 503, retry},
 	} {
 		t.Run(fmt.Sprintf("%d %s is %v", tc.status, tc.typ[len(ProblemBase):], tc.want), func(t *testing.T) {
 			if got := policy(tc.status, tc.typ); got != tc.want {
