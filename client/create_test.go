@@ -30,6 +30,14 @@ func testOptions() client.Options {
 	}
 }
 
+// exactOptions is testOptions with an attempt timeout no loaded machine
+// reaches, for tests that count attempts exactly.
+func exactOptions() client.Options {
+	o := testOptions()
+	o.AttemptTimeout = 15 * time.Second
+	return o
+}
+
 func newClient(t *testing.T, url string, o client.Options) *client.Client {
 	t.Helper()
 	c, err := client.New(url, o)

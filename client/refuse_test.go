@@ -24,7 +24,7 @@ func TestCreateDoesNotRetryWhatARetryCannotFix(t *testing.T) {
 		}
 		return pass
 	})
-	c := newClient(t, p.URL, testOptions())
+	c := newClient(t, p.URL, exactOptions())
 
 	t.Run("an invalid order is refused once, with its field errors", func(t *testing.T) {
 		t.Parallel()
@@ -83,7 +83,7 @@ func TestCreateDoesNotRetryWhatARetryCannotFix(t *testing.T) {
 
 	t.Run("a token source that fails ends the call before anything is sent", func(t *testing.T) {
 		t.Parallel()
-		o := testOptions()
+		o := exactOptions()
 		o.Token = func(context.Context) (string, error) { return "", errors.New("no session") }
 		_, err := newClient(t, p.URL, o).Create(callCtx(t), order(t, "no-token"))
 		if !errors.Is(err, client.ErrNotRetryable) || !strings.Contains(err.Error(), "no session") {
@@ -101,7 +101,7 @@ func TestCreateGivesUp(t *testing.T) {
 
 	t.Run("after MaxAttempts transient failures", func(t *testing.T) {
 		t.Parallel()
-		o := testOptions()
+		o := exactOptions()
 		o.MaxAttempts = 3
 		var reported []int
 		o.OnRetry = func(r client.Retry) { reported = append(reported, r.Status) }
@@ -119,7 +119,7 @@ func TestCreateGivesUp(t *testing.T) {
 
 	t.Run("at once when Retry-After is longer than MaxRetryAfter", func(t *testing.T) {
 		t.Parallel()
-		o := testOptions()
+		o := exactOptions()
 		o.MaxRetryAfter = 10 * time.Second
 		var paused []time.Duration
 		o.OnRetry = func(r client.Retry) { paused = append(paused, r.Wait) }
@@ -164,8 +164,8 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 		f       fault
 		atLeast time.Duration
 	}{
-		{unavailable, time.Second},   // Retry-After: 1
-		{throttled, 1 * time.Second}, // an HTTP-date 2 s ahead, at one-second resolution
+		{unavailable, time.Second},          // Retry-After: 1
+		{throttled, 900 * time.Millisecond}, // an HTTP-date 2 s ahead, rounded down to the second
 	} {
 		t.Run(fmt.Sprintf("the retry after %q comes at least %v later", tc.f, tc.atLeast), func(t *testing.T) {
 			t.Parallel()
@@ -229,7 +229,7 @@ func TestGet(t *testing.T) {
 
 	t.Run("an unknown order is ErrNotFound, not retried", func(t *testing.T) {
 		const id = "ord_aaaaaaaaaaaaaaaaaaaaaaaaaa"
-		_, err := newClient(t, p.URL, testOptions()).Get(callCtx(t), id)
+		_, err := newClient(t, p.URL, exactOptions()).Get(callCtx(t), id)
 		wantNotRetryable(t, err, 404, client.TypeOrderNotFound)
 		if !errors.Is(err, client.ErrNotFound) {
 			t.Errorf("%v is not ErrNotFound", err)
@@ -279,7 +279,7 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		http.Redirect(w, r, api.URL+"/orders", http.StatusFound)
 	})
 	srv := newServer(t, mux)
-	_, err := newClient(t, srv, testOptions()).Create(callCtx(t), order(t, "redirect"))
+	_, err := newClient(t, srv, exactOptions()).Create(callCtx(t), order(t, "redirect"))
 	wantNotRetryable(t, err, 302, "")
 	if posts.Load() != 1 {
 		t.Errorf("%d POSTs, want 1", posts.Load())
