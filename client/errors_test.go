@@ -2,8 +2,11 @@ package client
 
 import (
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestErrorMessagesNameTheCase(t *testing.T) {
@@ -74,5 +77,46 @@ func TestSentinels(t *testing.T) {
 	var apiErr *Error
 	if !errors.As(gaveUp, &apiErr) || apiErr.Status != 503 {
 		t.Errorf("errors.As did not find the *Error of %v", gaveUp)
+	}
+}
+
+func TestParseError(t *testing.T) {
+	now := time.Date(2026, 11, 22, 13, 44, 39, 0, time.UTC)
+	hdr := func(kv ...string) http.Header {
+		h := http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
+	}
+	for _, tc := range []struct {
+		name string
+		ans  answer
+		want Error
+	}{
+		{"a problem document gives its members",
+			answer{409, hdr("Content-Type", "application/problem+json", "Retry-After", "1"),
+				[]byte(`{"type":"` + TypeKeyInUse + `","title":"Request in progress","status":409,"detail":"wait"}`)},
+			Error{Status: 409, Type: TypeKeyInUse, Title: "Request in progress", Detail: "wait", RetryAfter: time.Second}},
+		{"a replayed problem says so",
+			answer{400, hdr("Content-Type", "application/problem+json", "Idempotent-Replayed", "true"),
+				[]byte(`{"type":"` + TypeInvalidOrder + `","title":"Invalid order","status":400,"errors":[{"pointer":"/parcel","detail":"required"}]}`)},
+			Error{Status: 400, Type: TypeInvalidOrder, Title: "Invalid order", Replayed: true, Errors: []FieldError{{Pointer: "/parcel", Detail: "required"}}}},
+		{"API Gateway's message is the detail, with no type",
+			answer{502, hdr("Content-Type", "application/json"), []byte(`{"message":"Internal Server Error"}`)},
+			Error{Status: 502, Title: "Bad Gateway", Detail: "Internal Server Error"}},
+		{"a type in a body that is not problem+json is not trusted",
+			answer{400, hdr("Content-Type", "application/json"), []byte(`{"type":"` + TypeKeyReused + `"}`)},
+			Error{Status: 400, Title: "Bad Request"}},
+		{"an HTML page becomes a short one-line detail",
+			answer{503, hdr("Content-Type", "text/html"), []byte("<html>\n<body>" + strings.Repeat("busy ", 100) + "</body></html>")},
+			Error{Status: 503, Title: "Service Unavailable", Detail: "<html> <body>" + strings.Repeat("busy ", 21) + "bu..."}}, // 120 characters and "..."
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := parseError(tc.ans, now)
+			if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", tc.want) {
+				t.Errorf("parseError =\n%+v\nwant\n%+v", *got, tc.want)
+			}
+		})
 	}
 }

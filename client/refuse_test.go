@@ -321,3 +321,22 @@ func wantAttempts(t *testing.T, p *faultProxy, tag string, n int) {
 		t.Errorf("the API saw %d attempts of %q, want %d", got, tag, n)
 	}
 }
+
+func TestASuccessThatIsNotAnOrderIsAnError(t *testing.T) {
+	t.Parallel()
+	var posts atomic.Int32
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		posts.Add(1)
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte("<html>captive portal</html>"))
+	}))
+	_, err := newClient(t, srv, exactOptions()).Create(callCtx(t), order(t, "portal"))
+	var ce *client.CallError
+	if !errors.Is(err, client.ErrNotRetryable) || !errors.As(err, &ce) || ce.Key == "" {
+		t.Fatalf("%v, want ErrNotRetryable with the key", err)
+	}
+	if !strings.Contains(err.Error(), "not an order") || posts.Load() != 1 {
+		t.Errorf("%v after %d POSTs, want one POST and an error that says the body is not an order", err, posts.Load())
+	}
+}
