@@ -163,7 +163,7 @@ func TestReliabilityBadInput(t *testing.T) {
 			if c.keys == nil && !c.noKey {
 				validKeys = append(validKeys, key)
 				if c.stored {
-					wantRecords[idem.RecordID("", key)] = c.name
+					wantRecords[idem.RecordID(callerScope, key)] = c.name
 				}
 			}
 		})
@@ -181,7 +181,7 @@ func TestReliabilityBadInput(t *testing.T) {
 		if fixed.Status != http.StatusUnprocessableEntity || problemType(fixed) != problem.Type(idemhttp.TypeKeyReused) {
 			t.Errorf("a corrected order under the old key: want 422 %s, got %v", idemhttp.TypeKeyReused, fixed)
 		}
-		wantRecords[idem.RecordID("", key)] = "postcode replay"
+		wantRecords[idem.RecordID(callerScope, key)] = "postcode replay"
 	})
 
 	if got := scanOrders(t, tb.Orders); len(got) != 0 {
@@ -199,7 +199,7 @@ func TestReliabilityBadInput(t *testing.T) {
 		}
 	}
 	for _, k := range validKeys {
-		if id := idem.RecordID("", k); records[id] && wantRecords[id] == "" {
+		if id := idem.RecordID(callerScope, k); records[id] && wantRecords[id] == "" {
 			t.Errorf("key %s: an idempotency record for a request refused before the guard", k)
 		}
 	}
@@ -226,7 +226,7 @@ func rawCreate(t *testing.T, ctx context.Context, base string, keys []string, ct
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Minute))
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "POST /orders HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\n", u.Host, len(body))
+	fmt.Fprintf(&b, "POST /orders HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\nAuthorization: %s\r\n", u.Host, len(body), bearer)
 	if ctype != "" {
 		fmt.Fprintf(&b, "Content-Type: %s\r\n", ctype)
 	}

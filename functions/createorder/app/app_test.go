@@ -42,7 +42,9 @@ func (s *syncBuffer) lastLine(t *testing.T) map[string]any {
 
 func newApp(t *testing.T) (http.Handler, *syncBuffer) {
 	t.Helper()
-	cfg := Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour}
+	// AuthNone: these tests send plain requests, without the API Gateway
+	// context an authorizer fills (TestCallers covers that).
+	cfg := Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, AuthMode: AuthNone}
 	tables := cfg.Tables()
 	cfg.OrdersTable = ddbtest.Table(t, tables[0]).Name
 	cfg.IdempotencyTable = ddbtest.Table(t, tables[1]).Name
