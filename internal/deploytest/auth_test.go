@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/deploytest"
 	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
@@ -234,4 +235,38 @@ func TestTemplateCognitoIssuesTheScopesTheRoutesRequire(t *testing.T) {
 			t.Errorf("ClientId = %v", path(outputs, "ClientId"))
 		}
 	})
+}
+
+func TestOpenAPIAsksForTheScopesTheRoutesRequire(t *testing.T) {
+	t.Parallel()
+	doc, err := deploytest.LoadCFN("api/openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range app.Routes {
+		op := path(doc, "paths", r.Path, strings.ToLower(r.Method))
+		sec, _ := path(op, "security").([]any)
+		var got []string
+		if len(sec) == 1 {
+			got = strs(path(sec[0], "orders"))
+		}
+		if want := app.RouteScopes()[r.Key()]; !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: api/openapi.yaml asks for scopes %v, the template requires %v", r.Key(), got, want)
+		}
+		for _, status := range []string{"401", "403"} {
+			if path(op, "responses", status) == nil {
+				t.Errorf("%s: api/openapi.yaml documents no %s", r.Key(), status)
+			}
+		}
+	}
+	flows := path(doc, "components", "securitySchemes", "orders", "flows", "clientCredentials", "scopes")
+	m, _ := flows.(map[string]any)
+	var declared []string
+	for k := range m {
+		declared = append(declared, k)
+	}
+	sort.Strings(declared)
+	if !reflect.DeepEqual(declared, allScopes()) {
+		t.Errorf("api/openapi.yaml declares scopes %v, want %v", declared, allScopes())
+	}
 }
