@@ -56,9 +56,13 @@ var binDir string
 // callerSub is the subject of the suite's token: its requests' caller.
 const callerSub = "reliability-client"
 
+// otherSub is a second caller, for the storm's shared hot key.
+const otherSub = "reliability-client-b"
+
 var (
 	keyFile     string // the servers' LOCAL_JWT_KEY
 	bearer      string // "Bearer " + a token for callerSub, valid for the whole run
+	otherBearer string // the same for otherSub
 	callerScope = "jwt:" + jwtauth.Issuer + "|" + callerSub
 )
 
@@ -78,6 +82,11 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bearer = "Bearer " + tok
+	tok, err = key.Mint(otherSub, []string{app.ScopeCreateOrders, app.ScopeReadOrders}, 3*time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	otherBearer = "Bearer " + tok
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -290,8 +299,15 @@ var httpClient = &http.Client{
 	Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: 30 * time.Second},
 }
 
-// create sends POST /orders with key (raw header value; "" sends none).
+// create sends POST /orders with key (raw header value; "" sends none) as
+// the suite's caller.
 func create(ctx context.Context, base, key, contentType string, body []byte) resp {
+	return createAs(ctx, bearer, base, key, contentType, body)
+}
+
+// createAs is create with the Authorization header authorization ("" sends
+// none).
+func createAs(ctx context.Context, authorization, base, key, contentType string, body []byte) resp {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/orders", bytes.NewReader(body))
 	if err != nil {
 		return resp{Err: err}
@@ -302,7 +318,9 @@ func create(ctx context.Context, base, key, contentType string, body []byte) res
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
-	req.Header.Set("Authorization", bearer)
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
+	}
 	res, err := httpClient.Do(req)
 	if err != nil {
 		return resp{Err: err}
