@@ -2,7 +2,10 @@
 #
 #   make test    vet + every test (unit and integration) against DynamoDB Local
 #   make local   the API on http://$(API_ADDR), no Docker or SAM needed
+#   make -s token SUB=<name> [SCOPES="orders/create orders/read"]
+#                a bearer token for caller <name> that make local accepts
 #   make build   functions' bootstrap binaries (linux/arm64, static, stripped)
+#   make lint-template  cfn-lint template.yaml (must report nothing; CI runs it)
 #   make bench   benchmarks -> BENCHMARKS.md
 #   make fuzz    every fuzz target for FUZZTIME each
 #   make soak    the long reliability suite
@@ -21,7 +24,7 @@ FUNCTIONS := createorder
 
 export GOTOOLCHAIN ?= local
 
-.PHONY: all build test vet fmt-check local bench fuzz soak deploy clean deps vulncheck
+.PHONY: all build test vet fmt-check local token lint-template bench fuzz soak deploy clean deps vulncheck
 
 all: build
 
@@ -58,6 +61,15 @@ test: deps fmt-check vet
 # SERVE_ARGS: flags for local/serve, e.g. SERVE_ARGS=-hold=3s (see README).
 local: deps
 	$(DDB) run -- $(GO) run ./local/serve $(SERVE_ARGS)
+
+lint-template:
+	cfn-lint template.yaml
+
+# Signed with the key pair make local checks tokens against
+# (.local/jwt-signing-key.pem, made on first use; LOCAL_JWT_KEY overrides).
+SCOPES ?= orders/create orders/read
+token:
+	@$(GO) run ./local/token -sub '$(SUB)' -scopes '$(SCOPES)'
 
 bench: deps build
 	$(DDB) run -- $(GO) run ./bench -out BENCHMARKS.md

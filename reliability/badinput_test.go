@@ -186,7 +186,7 @@ func badInput(t *testing.T, mode string, corpus []badCase) {
 			if c.keys == nil && !c.noKey {
 				validKeys = append(validKeys, key)
 				if c.stored {
-					wantRecords[idem.RecordID("", key)] = c.name
+					wantRecords[idem.RecordID(callerScope, key)] = c.name
 				}
 			}
 		})
@@ -204,7 +204,7 @@ func badInput(t *testing.T, mode string, corpus []badCase) {
 		if fixed.Status != http.StatusUnprocessableEntity || problemType(fixed) != problem.Type(idemhttp.TypeKeyReused) {
 			t.Errorf("a corrected order under the old key: want 422 %s, got %v", idemhttp.TypeKeyReused, fixed)
 		}
-		wantRecords[idem.RecordID("", key)] = "postcode replay"
+		wantRecords[idem.RecordID(callerScope, key)] = "postcode replay"
 	})
 
 	var created []string // order ids
@@ -216,7 +216,7 @@ func badInput(t *testing.T, mode string, corpus []badCase) {
 			t.Fatalf("first: %v", first)
 		}
 		created = append(created, strings.TrimPrefix(first.Header.Get("Location"), "/orders/"))
-		wantRecords[idem.RecordID("", key)] = "used key"
+		wantRecords[idem.RecordID(callerScope, key)] = "used key"
 		for _, c := range []struct {
 			ctype  string
 			body   []byte
@@ -255,7 +255,7 @@ func badInput(t *testing.T, mode string, corpus []badCase) {
 		}
 	}
 	for _, k := range validKeys {
-		if id := idem.RecordID("", k); records[id] && wantRecords[id] == "" {
+		if id := idem.RecordID(callerScope, k); records[id] && wantRecords[id] == "" {
 			t.Errorf("key %s: an idempotency record for a request app.Policy says is not stored", k)
 		}
 	}
@@ -282,7 +282,7 @@ func rawCreate(t *testing.T, ctx context.Context, base string, keys []string, ct
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Minute))
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "POST /orders HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\n", u.Host, len(body))
+	fmt.Fprintf(&b, "POST /orders HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\nAuthorization: %s\r\n", u.Host, len(body), bearer)
 	if ctype != "" {
 		fmt.Fprintf(&b, "Content-Type: %s\r\n", ctype)
 	}

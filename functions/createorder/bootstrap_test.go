@@ -12,16 +12,47 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/lambdatest"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
 
+// caller is the JWT authorizer context of a client-credentials token of
+// client id (nil auth in an event: no authorizer).
+func caller(id string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+		Claims: map[string]string{"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE", "sub": id, "client_id": id,
+			"token_use": "access", "scope": "orders/create orders/read"},
+		Scopes: []string{"orders/create", "orders/read"}}}
+}
+
+// count returns the number of items in table.
+func count(t *testing.T, table string) int32 {
+	t.Helper()
+	out, err := ddbtest.Client(t).Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Select: types.SelectCount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Count
+}
+
+// defaultCaller is the caller of the session's events.
+var defaultCaller = caller("bootstrap-client")
+
 // event builds an API Gateway HTTP API (payload 2.0) event the way API
-// Gateway does for the route routeKey.
+// Gateway does for the route routeKey, from the default caller.
 func event(method, path, routeKey string, headers map[string]string, body string, pathParams map[string]string) []byte {
+	return eventAs(defaultCaller, method, path, routeKey, headers, body, pathParams)
+}
+
+// eventAs is event with the authorizer context auth (nil: none).
+func eventAs(auth *events.APIGatewayV2HTTPRequestContextAuthorizerDescription, method, path, routeKey string, headers map[string]string, body string, pathParams map[string]string) []byte {
 	h := map[string]string{"content-type": "application/json", "user-agent": "bootstrap-test"}
 	for k, v := range headers {
 		h[strings.ToLower(k)] = v
@@ -33,7 +64,8 @@ func event(method, path, routeKey string, headers map[string]string, body string
 			AccountID: "123456789012", APIID: "local", DomainName: "local.execute-api.us-east-1.amazonaws.com",
 			DomainPrefix: "local", Stage: "$default", RouteKey: routeKey, RequestID: "req-" + now.Format("150405.000000000"),
 			Time: now.Format("02/Jan/2006:15:04:05 -0700"), TimeEpoch: now.UnixMilli(),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1", UserAgent: "bootstrap-test"},
+			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1", UserAgent: "bootstrap-test"},
+			Authorizer: auth,
 		},
 	}
 	b, _ := json.Marshal(e)
@@ -47,12 +79,15 @@ func TestBootstrap(t *testing.T) {
 	t.Parallel()
 	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency"}
 	var tableEnv []string
+	var idemTable, ordersTable string
 	for _, tbl := range cfg.Tables() {
 		made := ddbtest.Table(t, tbl)
 		switch tbl.Name {
 		case cfg.OrdersTable:
+			ordersTable = made.Name
 			tableEnv = append(tableEnv, app.EnvOrdersTable+"="+made.Name)
 		case cfg.IdempotencyTable:
+			idemTable = made.Name
 			tableEnv = append(tableEnv, app.EnvIdempotencyTable+"="+made.Name)
 		}
 	}
@@ -187,10 +222,92 @@ func TestBootstrap(t *testing.T) {
 		}
 	})
 
+	// Callers, as the bootstrap sees them: what the authorizers put in the
+	// event's JSON, decoded by the real runtime client (lambda.WithUseNumber).
+	orderOf := func(t *testing.T, r events.APIGatewayV2HTTPResponse) string {
+		t.Helper()
+		var o struct {
+			OrderID string `json:"order_id"`
+		}
+		if r.StatusCode != http.StatusCreated || json.Unmarshal([]byte(r.Body), &o) != nil || o.OrderID == "" {
+			t.Fatalf("want a 201 with an order, got %d %s", r.StatusCode, r.Body)
+		}
+		return o.OrderID
+	}
+	createAs := func(t *testing.T, auth *events.APIGatewayV2HTTPRequestContextAuthorizerDescription, key string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		return invoke(t, eventAs(auth, "POST", "/orders", "POST /orders", map[string]string{"Idempotency-Key": key}, orderstest.JSON, nil))
+	}
+	suffix := time.Now().Format("150405.000000000")
+	requests := 5 // request log lines the last subtest waits for
+
+	t.Run("an event without an authorizer is refused with 403 and stores nothing", func(t *testing.T) {
+		k := "anon-" + suffix
+		before := count(t, ordersTable)
+		r := createAs(t, nil, k)
+		requests++
+		if r.StatusCode != http.StatusForbidden || !strings.HasSuffix(problemType(t, r), "/idempotency-caller-unknown") {
+			t.Fatalf("status %d, body %s", r.StatusCode, r.Body)
+		}
+		out, err := ddbtest.Client(t).GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(idemTable), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{idem.AttrID: &types.AttributeValueMemberS{Value: idem.RecordID("", k)}}})
+		if err != nil || out.Item != nil {
+			t.Fatalf("the refused request left a record behind (%v)", err)
+		}
+		if after := count(t, ordersTable); after != before {
+			t.Fatalf("%d orders before, %d after", before, after)
+		}
+	})
+	t.Run("two callers with the same key and body get two orders; each replay is its own; neither reads the other's", func(t *testing.T) {
+		k := "shared-" + suffix
+		a, b := createAs(t, caller("client-a"), k), createAs(t, caller("client-b"), k)
+		ra, rb := createAs(t, caller("client-a"), k), createAs(t, caller("client-b"), k)
+		requests += 4
+		if orderOf(t, a) == orderOf(t, b) {
+			t.Fatal("one order for two callers")
+		}
+		if ra.Body != a.Body || rb.Body != b.Body || header(ra, "Idempotent-Replayed") != "true" || header(rb, "Idempotent-Replayed") != "true" {
+			t.Fatalf("replays:\na %s\n  %s\nb %s\n  %s", a.Body, ra.Body, b.Body, rb.Body)
+		}
+		id := orderOf(t, a)
+		theirs := invoke(t, eventAs(caller("client-b"), "GET", "/orders/"+id, "GET /orders/{order_id}", nil, "", map[string]string{"order_id": id}))
+		mine := invoke(t, eventAs(caller("client-a"), "GET", "/orders/"+id, "GET /orders/{order_id}", nil, "", map[string]string{"order_id": id}))
+		requests += 2
+		if theirs.StatusCode != http.StatusNotFound || !strings.HasSuffix(problemType(t, theirs), "/order-not-found") || mine.StatusCode != http.StatusOK {
+			t.Fatalf("b's GET of a's order: %d %s; a's: %d", theirs.StatusCode, theirs.Body, mine.StatusCode)
+		}
+	})
+	t.Run("numeric Lambda authorizer principalIds that differ beyond float64 precision are two callers", func(t *testing.T) {
+		k := "numeric-" + suffix
+		lambdaCaller := func(id string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+			return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"principalId": json.Number(id)}}
+		}
+		// 2^53+1 and 2^53+2 are one float64 but two snowflake-style user ids.
+		a := createAs(t, lambdaCaller("9007199254740993"), k)
+		b := createAs(t, lambdaCaller("9007199254740994"), k)
+		requests += 2
+		if orderOf(t, a) == orderOf(t, b) || header(b, "Idempotent-Replayed") != "" {
+			t.Fatalf("caller b got caller a's order: %s / %s (replayed %q)", a.Body, b.Body, header(b, "Idempotent-Replayed"))
+		}
+	})
+	t.Run("two sessions of one assumed role are one caller: the retry after a restart replays", func(t *testing.T) {
+		k := "role-" + suffix
+		session := func(name string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+			return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+				AccountID: "123456789012", UserARN: "arn:aws:sts::123456789012:assumed-role/OrderWriter/" + name, UserID: "AROAEXAMPLE:" + name}}
+		}
+		first := createAs(t, session("aws-go-sdk-1764680000000000001"), k)
+		retry := createAs(t, session("aws-go-sdk-1764680000999999999"), k)
+		requests += 2
+		if orderOf(t, retry) != orderOf(t, first) || header(retry, "Idempotent-Replayed") != "true" {
+			t.Fatalf("the restarted client's retry made another order: %s / %s", first.Body, retry.Body)
+		}
+	})
+
 	t.Run("it logs one JSON line per request, with the Lambda request id", func(t *testing.T) {
 		deadline := time.After(5 * time.Second)
 		var requestLines int
-		for requestLines < 5 {
+		for requestLines < requests {
 			select {
 			case line, ok := <-logLines:
 				if !ok {
@@ -207,7 +324,7 @@ func TestBootstrap(t *testing.T) {
 					}
 				}
 			case <-deadline:
-				t.Fatalf("saw %d request log lines, want 5", requestLines)
+				t.Fatalf("saw %d request log lines, want %d", requestLines, requests)
 			}
 		}
 	})

@@ -32,7 +32,7 @@ type API struct {
 // reachable (see ddbtest).
 func Start(t testing.TB) *API {
 	t.Helper()
-	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour}
+	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, AuthMode: app.AuthNone}
 	defs := cfg.Tables()
 	cfg.OrdersTable = ddbtest.Table(t, defs[0]).Name
 	cfg.IdempotencyTable = ddbtest.Table(t, defs[1]).Name

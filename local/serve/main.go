@@ -8,7 +8,8 @@
 // Environment: DYNAMODB_ENDPOINT (required: serve never talks to AWS's
 // DynamoDB), API_ADDR (default 127.0.0.1:3000; port 0 picks a free one), and
 // the function's own variables (ORDERS_TABLE, IDEMPOTENCY_TABLE,
-// IDEMPOTENCY_TTL, IDEMPOTENCY_MODE, LOG_LEVEL; see app.ConfigFromEnv). The
+// IDEMPOTENCY_TTL, IDEMPOTENCY_MODE, LOG_LEVEL, AUTH_MODE; see
+// app.ConfigFromEnv). The
 // tables are created if missing.
 //
 // When the server is ready it prints one line to stderr,
@@ -21,6 +22,15 @@
 //
 // With -tables-only it creates the tables and exits: the set-up step for
 // `sam local start-api`, whose container does not create tables.
+//
+// Like the deployed API (AUTH_MODE=jwt, the default), every route requires a
+// bearer token: the gateway checks it as API Gateway's JWT authorizer does
+// (local/jwtauth), with the scopes template.yaml gives each route, and
+// answers 401/403 itself without invoking the function. Tokens come from
+// `make -s token SUB=<name>`, signed with the key pair in -jwt-key
+// (LOCAL_JWT_KEY, default .local/jwt-signing-key.pem; made if missing).
+// AUTH_MODE=none serves without an authorizer, as a stack deployed with
+// AuthMode=none does.
 package main
 
 import (
@@ -37,6 +47,7 @@ import (
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/local/apigw"
+	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
 // AddrEnv names the variable holding the address to listen on.
@@ -48,17 +59,19 @@ func main() {
 	tablesOnly := flag.Bool("tables-only", false, "create the tables and exit")
 	timeout := flag.Duration("timeout", 10*time.Second, "function timeout: each invocation's context deadline (template.yaml's Timeout)")
 	hold := flag.Duration("hold", 0, "demonstration aid: hold every POST /orders this long after its key is taken, so a second request with the same key meets it in progress (409)")
+	keyPath := flag.String("jwt-key", jwtauth.KeyFile(), "the local identity provider's key pair, shared with `make token` (env "+jwtauth.KeyFileEnv+")")
+	templatePath := flag.String("template", "template.yaml", "the SAM template whose routes' scopes the gateway requires (relative: to the repository root)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *tablesOnly, *timeout, *hold); err != nil {
+	if err := run(ctx, *tablesOnly, *timeout, *hold, *keyPath, *templatePath); err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) error {
+func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration, keyPath, templatePath string) error {
 	if os.Getenv(ddb.EndpointEnv) == "" {
 		return fmt.Errorf("%s is not set; run `make local` (it starts DynamoDB Local), or set it to a DynamoDB Local endpoint such as http://127.0.0.1:8000 — serve never uses AWS's DynamoDB", ddb.EndpointEnv)
 	}
@@ -91,7 +104,13 @@ func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) erro
 	if err != nil {
 		return err
 	}
-	adapter, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Timeout: timeout, Logger: logger})
+	gw := apigw.Options{Routes: app.RouteKeys(), Timeout: timeout, Logger: logger}
+	if cfg.AuthMode == app.AuthJWT {
+		if gw.Authorize, err = jwtAuthorizer(keyPath, templatePath, logger); err != nil {
+			return err
+		}
+	}
+	adapter, err := apigw.New(app.LambdaHandler(h), gw)
 	if err != nil {
 		return err
 	}
@@ -103,6 +122,11 @@ func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) erro
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (set %s to another address)", addr, err, AddrEnv)
+	}
+	if gw.Authorize != nil {
+		fmt.Fprintf(os.Stderr, "serve: every route needs a bearer token: TOKEN=$(make -s token SUB=<name>) (key pair %s)\n", keyPath)
+	} else {
+		fmt.Fprintf(os.Stderr, "serve: %s=%s: no authorizer, every caller is the one anonymous caller\n", app.EnvAuthMode, cfg.AuthMode)
 	}
 	fmt.Fprintf(os.Stderr, "serve: listening on http://%s (DynamoDB %s, tables %s and %s)\n",
 		ln.Addr(), os.Getenv(ddb.EndpointEnv), cfg.OrdersTable, cfg.IdempotencyTable)

@@ -28,6 +28,7 @@ import (
 	"github.com/parcelhq/orderservice/internal/ddbtest"
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
+	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
 var (
@@ -71,7 +72,7 @@ func env(extra ...string) []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		switch name {
-		case ddb.EndpointEnv, "API_ADDR", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "IDEMPOTENCY_TTL", "IDEMPOTENCY_MODE", "LOG_LEVEL":
+		case ddb.EndpointEnv, "API_ADDR", "ORDERS_TABLE", "IDEMPOTENCY_TABLE", "IDEMPOTENCY_TTL", "IDEMPOTENCY_MODE", "LOG_LEVEL", "AUTH_MODE", jwtauth.KeyFileEnv:
 			continue
 		}
 		out = append(out, kv)
@@ -100,11 +101,29 @@ func TestServe(t *testing.T) {
 		}
 	})
 
+	// The key pair serve checks tokens against; the test mints with it, as
+	// `make token` does.
+	keyFile := filepath.Join(t.TempDir(), "jwt-key.pem")
+	key, err := jwtauth.LoadOrCreateKey(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := func(sub string, scopes ...string) string {
+		tok, err := key.Mint(sub, scopes, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	alice := token("alice", "orders/create", "orders/read")
+	bob := token("bob", "orders/create", "orders/read")
+	scopeOf := func(sub string) string { return "jwt:" + jwtauth.Issuer + "|" + sub }
+
 	// -hold gives the conflict subtest a create that is reliably in progress:
 	// it holds its key this long once its record is written.
 	cmd := exec.Command(bin, "-hold=3s")
 	cmd.Env = env(ddb.EndpointEnv+"="+ddbtest.Endpoint(), "API_ADDR=127.0.0.1:0",
-		"ORDERS_TABLE="+ordersTable, "IDEMPOTENCY_TABLE="+idemTable, "LOG_LEVEL=ERROR")
+		"ORDERS_TABLE="+ordersTable, "IDEMPOTENCY_TABLE="+idemTable, "LOG_LEVEL=ERROR", jwtauth.KeyFileEnv+"="+keyFile)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -146,6 +165,7 @@ func TestServe(t *testing.T) {
 		req, _ := http.NewRequest("POST", url+"/orders", strings.NewReader(orderstest.JSON))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Idempotency-Key", "serve-test-"+hex.EncodeToString(suffix[:]))
+		req.Header.Set("Authorization", "Bearer "+alice)
 		resp, err := httpc.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -175,7 +195,9 @@ func TestServe(t *testing.T) {
 		if strings.HasPrefix(target, "/") {
 			target = url + target
 		}
-		resp, err := httpc.Get(target)
+		req, _ := http.NewRequest("GET", target, nil)
+		req.Header.Set("Authorization", "Bearer "+alice)
+		resp, err := httpc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,6 +213,7 @@ func TestServe(t *testing.T) {
 			req, _ := http.NewRequest("POST", url+"/orders", strings.NewReader(orderstest.JSON))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", key)
+			req.Header.Set("Authorization", "Bearer "+alice)
 			return httpc.Do(req)
 		}
 		first := make(chan int, 1)
@@ -205,7 +228,7 @@ func TestServe(t *testing.T) {
 		}()
 		// Send the second only once the first holds the key: its record is
 		// in the idempotency table (it then holds it for the -hold time).
-		waitForRecord(t, client, idemTable, idem.RecordID("", key))
+		waitForRecord(t, client, idemTable, idem.RecordID(scopeOf("alice"), key))
 		resp, err := post()
 		if err != nil {
 			t.Fatal(err)
@@ -219,7 +242,9 @@ func TestServe(t *testing.T) {
 		}
 	})
 	t.Run("an unknown path reaches the function through $default and gets problem+json 404", func(t *testing.T) {
-		resp, err := httpc.Get(url + "/nope")
+		req, _ := http.NewRequest("GET", url+"/nope", nil)
+		req.Header.Set("Authorization", "Bearer "+bob)
+		resp, err := httpc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,6 +253,8 @@ func TestServe(t *testing.T) {
 			t.Errorf("got %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
 	})
+
+	authSession(t, client, url, ordersTable, idemTable, token, scopeOf)
 
 	t.Run("SIGINT shuts it down promptly with exit status 0", func(t *testing.T) {
 		if err := cmd.Process.Signal(syscall.SIGINT); err != nil {

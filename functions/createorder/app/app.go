@@ -25,8 +25,11 @@ const (
 	cacheBytes   = 16 << 20
 )
 
-// New returns the order API: POST /orders guarded by the idempotency
-// middleware (key required, scoped by the API Gateway authorizer's caller),
+// New returns the order API: every request first identified by its caller
+// scope (idemhttp.APIGatewayV2Scope; the anonymous scope only when
+// cfg.AuthMode is AuthNone, else 403), which is also the owner of the orders
+// it books and the only owner whose orders it can read; POST /orders guarded
+// by the idempotency middleware (key required, in the caller's scope),
 // GET /orders/{order_id} unguarded, anything else a problem+json 404/405,
 // every request logged as one JSON line that also carries its CloudWatch
 // Embedded Metric Format metrics. It makes nothing per request and never
@@ -53,9 +56,10 @@ func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Lo
 	if o.createMiddleware != nil {
 		inner = o.createMiddleware(inner)
 	}
+	scope := callerScope(cfg.AuthMode == AuthNone)
 	create := idemhttp.Middleware(guard, idemhttp.Options{
 		Route: RouteCreateOrder.Key(),
-		Scope: idemhttp.APIGatewayV2Scope,
+		Scope: scope,
 		// What the create handler refuses before it reads the order is
 		// refused in front of the guard (see Policy).
 		MaxBodyBytes:  orders.MaxBodyBytes,
@@ -64,7 +68,7 @@ func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Lo
 		Keep:          keep,
 		OnOutcome:     noteOutcome,
 	})(inner)
-	return logRequests(logger, recoverPanics(logger, orders.NewRouter(create, h.Get()))), nil
+	return logRequests(logger, recoverPanics(logger, identifyCaller(scope, orders.NewRouter(create, h.Get())))), nil
 }
 
 // Option adjusts what New wires. Options are code, not configuration: no

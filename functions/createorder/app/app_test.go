@@ -51,7 +51,9 @@ func newApp(t *testing.T) (http.Handler, *syncBuffer) {
 // newAppIn is newApp with the guard in the given mode.
 func newAppIn(t *testing.T, mode idem.Mode) (http.Handler, *syncBuffer) {
 	t.Helper()
-	cfg := Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: mode}
+	// AuthNone: these tests send plain requests, without the API Gateway
+	// context an authorizer fills (TestCallers covers that).
+	cfg := Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: mode, AuthMode: AuthNone}
 	tables := cfg.Tables()
 	cfg.OrdersTable = ddbtest.Table(t, tables[0]).Name
 	cfg.IdempotencyTable = ddbtest.Table(t, tables[1]).Name

@@ -20,10 +20,22 @@ const (
 	EnvIdempotencyTTL   = "IDEMPOTENCY_TTL"
 	EnvIdempotencyMode  = "IDEMPOTENCY_MODE"
 	EnvLogLevel         = "LOG_LEVEL"
+	EnvAuthMode         = "AUTH_MODE"
+)
+
+// Authentication modes (AUTH_MODE, the stack's AuthMode parameter).
+const (
+	// AuthJWT: the API requires a JWT authorizer (the default). A request
+	// that reaches the function without an identified caller is refused.
+	AuthJWT = "jwt"
+	// AuthNone: the API has no authorizer (a demonstration deployment).
+	// Anonymous callers are served, and all of them share one scope: one
+	// key space and one owner of orders.
+	AuthNone = "none"
 )
 
 // EnvVars lists every variable ConfigFromEnv reads.
-var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel}
+var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel, EnvAuthMode}
 
 // Config is everything the function is configured with.
 type Config struct {
@@ -39,11 +51,15 @@ type Config struct {
 	// only side effect is its DynamoDB write.
 	Mode     idem.Mode
 	LogLevel string
+	// AuthMode is AuthJWT (default) or AuthNone: whether a request without
+	// an identified caller (the anonymous scope "") is served.
+	AuthMode string
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
-// idempotency, 24h, lease and INFO. It fails on a retention that is not a
-// positive Go duration, and on a mode other than "lease" or "optimistic".
+// idempotency, 24h, lease, INFO and jwt. It fails on a retention that is not
+// a positive Go duration, on a mode other than "lease" or "optimistic", and
+// on an auth mode other than "jwt" or "none".
 func ConfigFromEnv() (Config, error) {
 	c := Config{
 		OrdersTable:      envOr(EnvOrdersTable, "orders"),
@@ -68,6 +84,14 @@ func ConfigFromEnv() (Config, error) {
 		c.Mode = idem.Optimistic
 	default:
 		return Config{}, fmt.Errorf("app: %s=%q: want lease or optimistic", EnvIdempotencyMode, m)
+	}
+	switch m := os.Getenv(EnvAuthMode); m {
+	case "", AuthJWT:
+		c.AuthMode = AuthJWT
+	case AuthNone:
+		c.AuthMode = AuthNone
+	default:
+		return Config{}, fmt.Errorf("app: %s=%q: want %s or %s", EnvAuthMode, m, AuthJWT, AuthNone)
 	}
 	return c, nil
 }
