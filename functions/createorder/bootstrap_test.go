@@ -1,22 +1,27 @@
 package main_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
 	"github.com/parcelhq/orderservice/internal/lambdatest"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
+	"github.com/parcelhq/orderservice/local/rie"
 )
 
 // event builds an API Gateway HTTP API (payload 2.0) event the way API
@@ -41,8 +46,8 @@ func event(method, path, routeKey string, headers map[string]string, body string
 }
 
 // TestBootstrap runs the binary a user deploys (linux, static, -tags
-// lambda.norpc) against a Lambda Runtime API served by the test, and feeds it
-// the events of a client's session.
+// lambda.norpc; for this machine's architecture) under the real AWS Lambda
+// Runtime Interface Emulator, and feeds it the events of a client's session.
 func TestBootstrap(t *testing.T) {
 	t.Parallel()
 	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency"}
@@ -61,43 +66,29 @@ func TestBootstrap(t *testing.T) {
 	if fi, err := os.Stat(bin); err == nil {
 		t.Logf("bootstrap size (GOARCH of this machine): %d bytes", fi.Size())
 	}
-	rt := lambdatest.Start(t, 10*time.Second)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(append(rt.Env("createorder"), tableEnv...),
-		"DYNAMODB_ENDPOINT="+ddbtest.Endpoint(), "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "LOG_LEVEL=INFO")
-	logs, err := cmd.StdoutPipe()
+	// One execution environment: the real Lambda Runtime Interface Emulator
+	// running the binary, as Lambda's provided.al2023 runtime does.
+	logs := &lineBuffer{}
+	pool, err := rie.NewPool(rie.Options{
+		RIE: lambdatest.RIE(t), Bootstrap: bin, FunctionName: "CreateOrderFunction",
+		Timeout: 10 * time.Second, MemoryMB: 256, Max: 1,
+		Env:    append(tableEnv, ddb.EndpointEnv+"="+ddbtest.Endpoint(), app.EnvLogLevel+"=INFO"),
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Output: logs,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = cmd.Stdout
+	t.Cleanup(func() { _ = pool.Close() })
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logLines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			select {
-			case logLines <- sc.Text():
-			default:
-			}
-		}
-		close(logLines)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
 
+	var requestIDs []string
 	invoke := func(t *testing.T, ev []byte) events.APIGatewayV2HTTPResponse {
 		t.Helper()
-		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
-		defer icancel()
-		out, err := rt.Invoke(ictx, ev)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", len(requestIDs)+1)
+		requestIDs = append(requestIDs, id)
+		out, err := pool.Invoke(ctx, id, ev)
 		if err != nil {
 			t.Fatalf("invoke: %v", err)
 		}
@@ -133,7 +124,7 @@ func TestBootstrap(t *testing.T) {
 
 	t.Run("a create is answered 201 with the order", func(t *testing.T) {
 		created = invoke(t, event("POST", "/orders", "POST /orders", key, orderstest.JSON, nil))
-		t.Logf("process start to first response: %s", time.Since(started))
+		t.Logf("environment start (emulator, then the bootstrap's init) to first response: %s", time.Since(started))
 		if created.StatusCode != http.StatusCreated {
 			t.Fatalf("status %d, body %s", created.StatusCode, created.Body)
 		}
@@ -188,27 +179,53 @@ func TestBootstrap(t *testing.T) {
 	})
 
 	t.Run("it logs one JSON line per request, with the Lambda request id", func(t *testing.T) {
-		deadline := time.After(5 * time.Second)
-		var requestLines int
-		for requestLines < 5 {
-			select {
-			case line, ok := <-logLines:
-				if !ok {
-					t.Fatalf("log closed after %d request lines", requestLines)
-				}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			seen := map[string]bool{}
+			for _, line := range logs.lines() {
 				var rec map[string]any
 				if json.Unmarshal([]byte(line), &rec) != nil {
 					t.Fatalf("log line is not JSON: %s", line)
 				}
 				if rec["message"] == "request" {
-					requestLines++
-					if id, _ := rec["request_id"].(string); id == "" {
-						t.Fatalf("request line without request_id: %s", line)
+					id, _ := rec["request_id"].(string)
+					if id == "" || seen[id] {
+						t.Fatalf("request line without a request_id of its own: %s", line)
 					}
+					seen[id] = true
 				}
-			case <-deadline:
-				t.Fatalf("saw %d request log lines, want 5", requestLines)
 			}
+			missing := 0
+			for _, id := range requestIDs {
+				if !seen[id] {
+					missing++
+				}
+			}
+			if missing == 0 && len(seen) == len(requestIDs) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request lines for %d request ids, want one for each of the %d invocations %v:\n%s", len(seen), len(requestIDs), requestIDs, strings.Join(logs.lines(), "\n"))
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// lineBuffer collects the function's output lines.
+type lineBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lineBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lineBuffer) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(strings.TrimSpace(l.buf.String()), "\n")
 }
