@@ -37,8 +37,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 TOOLS_BIN := $(CURDIR)/bin
 RIE := $(TOOLS_BIN)/aws-lambda-rie
 GOVULNCHECK := $(TOOLS_BIN)/govulncheck
+# The emulator runs (and builds) on Linux only; elsewhere only govulncheck.
 $(TOOLS_BIN)/.tools: tools/go.mod tools/go.sum
-	cd tools && GOBIN=$(TOOLS_BIN) $(GO) install tool
+	cd tools && if [ "$$(uname -s)" = Linux ]; then GOBIN=$(TOOLS_BIN) $(GO) install tool; \
+	  else GOBIN=$(TOOLS_BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck; fi
 	@touch $@
 tools: $(TOOLS_BIN)/.tools
 
@@ -66,9 +68,16 @@ vet:
 test: deps fmt-check vet
 	$(DDB) run -- $(GO) test -count=1 -timeout 8m ./...
 
-# SERVE_ARGS: flags for local/serve, e.g. SERVE_ARGS=-hold=3s (see README).
+# The very bootstrap `sam build` packages, but for this machine's
+# architecture, run by local/serve under the Lambda Runtime Interface Emulator
+# in a pool of execution environments (on Linux; elsewhere local/serve falls
+# back to calling the handler in-process and says so).
+# SERVE_ARGS: more flags for local/serve, e.g. SERVE_ARGS=-hold=3s or
+# SERVE_ARGS=-max-environments=8 (see README).
+HOST_BUILD_DIR := $(BUILD_DIR)/host
 local: deps
-	$(DDB) run -- $(GO) run ./local/serve $(SERVE_ARGS)
+	@$(MAKE) -s build GOARCH_LAMBDA=$$($(GO) env GOARCH) BUILD_DIR=$(HOST_BUILD_DIR)
+	$(DDB) run -- $(GO) run ./local/serve -bootstrap $(HOST_BUILD_DIR)/createorder/bootstrap -rie $(RIE) $(SERVE_ARGS)
 
 bench: deps build
 	$(DDB) run -- $(GO) run ./bench -out BENCHMARKS.md
