@@ -220,10 +220,14 @@ func (p *Pool) Close() error {
 	p.mu.Unlock()
 	var wg sync.WaitGroup
 	for _, e := range envs {
+		if e.cmd == nil {
+			continue // still starting: acquire stops it when it sees the pool closed
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			e.stop()
+			p.opts.Logger.Info("environment stopped", "environment", e.id, "reason", "pool closed")
 		}()
 	}
 	wg.Wait()
@@ -308,7 +312,7 @@ func (p *Pool) drop(e *environment) {
 	p.wakeLocked()
 	p.mu.Unlock()
 	e.stop()
-	p.opts.Logger.Info("environment stopped", "environment", e.id, "invocations", e.invocations)
+	p.opts.Logger.Info("environment stopped", "environment", e.id, "reason", "invocation failed", "invocations", e.invocations)
 }
 
 func (p *Pool) wakeLocked() {

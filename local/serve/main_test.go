@@ -579,3 +579,55 @@ func TestServeRefusesToRunWithoutDynamoDBLocal(t *testing.T) {
 		t.Errorf("message does not say what to do: %s", out)
 	}
 }
+
+// TestServeTakesItsRoutesFromTheTemplate serves an edited copy of
+// template.yaml: a route added there reaches the function, a route removed
+// there (the $default catch-all) no longer does, and the timeout is the
+// template's, all with no code change.
+func TestServeTakesItsRoutesFromTheTemplate(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := string(b)
+	edits := []struct{ old, new string }{
+		{"    Timeout: 10\n", "    Timeout: 7\n"},
+		{"        CatchAll:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref OrdersApi\n            PayloadFormatVersion: \"2.0\"\n",
+			"        Ping:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref OrdersApi\n            Method: GET\n            Path: /ping\n            PayloadFormatVersion: \"2.0\"\n"},
+	}
+	for _, e := range edits {
+		if !strings.Contains(tpl, e.old) {
+			t.Fatalf("template.yaml no longer contains %q; update this test's edit", e.old)
+		}
+		tpl = strings.Replace(tpl, e.old, e.new, 1)
+	}
+	path := filepath.Join(t.TempDir(), "template.yaml")
+	if err := os.WriteFile(path, []byte(tpl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startServe(t, inProcess, "-template", path)
+
+	t.Run("the ready line names the template's timeout and routes", func(t *testing.T) {
+		if !strings.Contains(s.readyLine, "(3 routes, timeout 7s, 256 MB)") {
+			t.Errorf("ready line %q", s.readyLine)
+		}
+	})
+	t.Run("the added route reaches the function, which answers problem+json", func(t *testing.T) {
+		r := s.do(t, "GET", "/ping", "", "")
+		if r.status != http.StatusNotFound || !strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") {
+			t.Errorf("%d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+		}
+	})
+	t.Run("without the $default route an unknown path gets API Gateway's own 404", func(t *testing.T) {
+		r := s.do(t, "GET", "/nope", "", "")
+		if r.status != http.StatusNotFound || strings.TrimSpace(string(r.body)) != `{"message":"Not Found"}` {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+	t.Run("the declared routes still work", func(t *testing.T) {
+		if r := s.do(t, "POST", "/orders", "tpl-"+s.suffix, orderstest.JSON); r.status != http.StatusCreated {
+			t.Errorf("%d %s", r.status, r.body)
+		}
+	})
+}
