@@ -62,6 +62,8 @@ type Function struct {
 	Handler  string        // e.g. bootstrap
 	Timeout  time.Duration // Timeout (SAM's default 3 s when unset)
 	MemoryMB int           // MemorySize (SAM's default 128 when unset)
+	// ReservedConcurrency is ReservedConcurrentExecutions, 0 when unset.
+	ReservedConcurrency int
 	// Routes are the route keys of its HttpApi events: "METHOD /path"
 	// (method upper case, ANY for SAM's "any") or "$default" for an event
 	// with neither Method nor Path, in the order of their event names.
@@ -69,10 +71,10 @@ type Function struct {
 }
 
 // HTTPAPIFunctions returns, sorted by logical id, every
-// AWS::Serverless::Function with at least one HttpApi event. A Timeout or
-// MemorySize given as !Ref to a parameter takes the parameter's Default. It
-// fails on a Timeout or MemorySize that is neither a number nor such a
-// reference, on an HttpApi event with a Path but no Method or the other way
+// AWS::Serverless::Function with at least one HttpApi event. A Timeout,
+// MemorySize or ReservedConcurrentExecutions given as !Ref to a parameter
+// takes the parameter's Default. It fails on one of those that is neither a
+// number nor such a reference, on an HttpApi event with a Path but no Method or the other way
 // round, and on a route key two events declare.
 func (t *Template) HTTPAPIFunctions() ([]Function, error) {
 	ids := make([]string, 0, len(t.Resources))
@@ -131,6 +133,11 @@ func (t *Template) HTTPAPIFunctions() ([]Function, error) {
 			return nil, fmt.Errorf("samtemplate: %s MemorySize: %w", id, err)
 		}
 		fn.MemoryMB = int(mem)
+		rc, err := t.number(props["ReservedConcurrentExecutions"], 0)
+		if err != nil {
+			return nil, fmt.Errorf("samtemplate: %s ReservedConcurrentExecutions: %w", id, err)
+		}
+		fn.ReservedConcurrency = int(rc)
 		out = append(out, fn)
 	}
 	return out, nil

@@ -46,6 +46,7 @@ Resources:
     Type: AWS::Serverless::Function
     Properties:
       Timeout: 3.5
+      ReservedConcurrentExecutions: 6
       Events:
         Any: {Type: HttpApi, Properties: {Method: any, Path: "/files/{path+}"}}
         Queue: {Type: SQS, Properties: {Queue: arn}}
@@ -64,7 +65,7 @@ func TestHTTPAPIFunctions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []samtemplate.Function{
-		{ID: "Files", Handler: "bootstrap", Timeout: 3500 * time.Millisecond, MemoryMB: samtemplate.DefaultMemoryMB, Routes: []string{"ANY /files/{path+}"}},
+		{ID: "Files", Handler: "bootstrap", Timeout: 3500 * time.Millisecond, MemoryMB: samtemplate.DefaultMemoryMB, ReservedConcurrency: 6, Routes: []string{"ANY /files/{path+}"}},
 		{ID: "Orders", Handler: "bootstrap", Timeout: 10 * time.Second, MemoryMB: 512, Routes: []string{"POST /orders", "GET /orders/{id}", "$default"}},
 	}
 	t.Run("every function with an HttpApi event is found, with routes, timeout and memory as SAM resolves them", func(t *testing.T) {

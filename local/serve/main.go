@@ -15,8 +15,9 @@
 //     Emulator (-rie PATH) in a pool of execution environments (local/rie):
 //     one invocation at a time per environment, a new one started when all
 //     are busy, up to -max-environments, idle ones reused warm, each its own
-//     process with its own memory. Cold starts and each invocation's
-//     environment are logged.
+//     process with its own memory (the limit: the template's
+//     ReservedConcurrentExecutions, else 4). Cold starts and each
+//     invocation's environment are logged.
 //   - Without it, or where the emulator cannot run (not Linux), the
 //     in-process runner: the handler the bootstrap registers
 //     (app.LambdaHandler around app.New) called directly.
@@ -87,7 +88,7 @@ func main() {
 	flag.DurationVar(&o.hold, "hold", 0, "demonstration aid: hold every create's commit this long after its key is taken, so a second request with the same key meets it in progress (409)")
 	flag.StringVar(&o.bootstrap, "bootstrap", "", "run this bootstrap binary (linux, this machine's architecture) under the Lambda Runtime Interface Emulator instead of calling the handler in-process")
 	flag.StringVar(&o.rie, "rie", "", "the aws-lambda-rie binary (default: bin/aws-lambda-rie beside the template, which `make deps` installs)")
-	flag.IntVar(&o.maxEnvs, "max-environments", rie.DefaultMax, "with -bootstrap: the most execution environments the pool starts (the function's concurrency)")
+	flag.IntVar(&o.maxEnvs, "max-environments", 0, fmt.Sprintf("with -bootstrap: the most execution environments the pool starts, the function's concurrency (default: the template's ReservedConcurrentExecutions, else %d)", rie.DefaultMax))
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -103,8 +104,8 @@ func run(ctx context.Context, o options) error {
 	if endpoint == "" {
 		return fmt.Errorf("%s is not set; run `make local` (it starts DynamoDB Local), or set it to a DynamoDB Local endpoint such as http://127.0.0.1:8000 — serve never uses AWS's DynamoDB", ddb.EndpointEnv)
 	}
-	if o.maxEnvs < 1 {
-		return fmt.Errorf("-max-environments %d: want at least 1", o.maxEnvs)
+	if o.maxEnvs < 0 {
+		return fmt.Errorf("-max-environments %d: want at least 1 (0 or unset: the default)", o.maxEnvs)
 	}
 	cfg, err := app.ConfigFromEnv()
 	if err != nil {
@@ -133,6 +134,12 @@ func run(ctx context.Context, o options) error {
 	}
 	if o.timeout > 0 {
 		fn.Timeout = o.timeout
+	}
+	if o.maxEnvs == 0 {
+		o.maxEnvs = rie.DefaultMax
+		if fn.ReservedConcurrency > 0 {
+			o.maxEnvs = fn.ReservedConcurrency
+		}
 	}
 
 	// The DynamoDB endpoint the function uses: DynamoDB Local, or with -hold

@@ -161,6 +161,9 @@ func startServe(t *testing.T, runner string, args ...string) *server {
 				t.Fatal(err)
 			}
 		})
+		if _, err := os.Stat(bootstrapBin); bootstrapBin == "" || err != nil {
+			t.Fatal("the bootstrap could not be built (see the test that built it first)")
+		}
 		args = append([]string{"-bootstrap", bootstrapBin, "-rie", lambdatest.RIE(t)}, args...)
 	}
 
@@ -581,8 +584,9 @@ func TestServeRefusesToRunWithoutDynamoDBLocal(t *testing.T) {
 }
 
 // TestServeTakesItsRoutesFromTheTemplate serves an edited copy of
-// template.yaml: a route added there reaches the function, a route removed
-// there (the $default catch-all) no longer does, and the timeout is the
+// template.yaml with each runner: a route added there reaches the function,
+// a route removed there (the $default catch-all) no longer does, and the
+// timeout and the pool's limit (ReservedConcurrentExecutions) are the
 // template's, all with no code change.
 func TestServeTakesItsRoutesFromTheTemplate(t *testing.T) {
 	t.Parallel()
@@ -593,6 +597,7 @@ func TestServeTakesItsRoutesFromTheTemplate(t *testing.T) {
 	tpl := string(b)
 	edits := []struct{ old, new string }{
 		{"    Timeout: 10\n", "    Timeout: 7\n"},
+		{"      CodeUri: .\n", "      CodeUri: .\n      ReservedConcurrentExecutions: 2\n"},
 		{"        CatchAll:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref OrdersApi\n            PayloadFormatVersion: \"2.0\"\n",
 			"        Ping:\n          Type: HttpApi\n          Properties:\n            ApiId: !Ref OrdersApi\n            Method: GET\n            Path: /ping\n            PayloadFormatVersion: \"2.0\"\n"},
 	}
@@ -606,28 +611,35 @@ func TestServeTakesItsRoutesFromTheTemplate(t *testing.T) {
 	if err := os.WriteFile(path, []byte(tpl), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s := startServe(t, inProcess, "-template", path)
-
-	t.Run("the ready line names the template's timeout and routes", func(t *testing.T) {
-		if !strings.Contains(s.readyLine, "(3 routes, timeout 7s, 256 MB)") {
-			t.Errorf("ready line %q", s.readyLine)
-		}
-	})
-	t.Run("the added route reaches the function, which answers problem+json", func(t *testing.T) {
-		r := s.do(t, "GET", "/ping", "", "")
-		if r.status != http.StatusNotFound || !strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") {
-			t.Errorf("%d %q %s", r.status, r.header.Get("Content-Type"), r.body)
-		}
-	})
-	t.Run("without the $default route an unknown path gets API Gateway's own 404", func(t *testing.T) {
-		r := s.do(t, "GET", "/nope", "", "")
-		if r.status != http.StatusNotFound || strings.TrimSpace(string(r.body)) != `{"message":"Not Found"}` {
-			t.Errorf("%d %s", r.status, r.body)
-		}
-	})
-	t.Run("the declared routes still work", func(t *testing.T) {
-		if r := s.do(t, "POST", "/orders", "tpl-"+s.suffix, orderstest.JSON); r.status != http.StatusCreated {
-			t.Errorf("%d %s", r.status, r.body)
-		}
-	})
+	for _, runner := range []string{inProcess, underRIE} {
+		t.Run(runner, func(t *testing.T) {
+			t.Parallel()
+			s := startServe(t, runner, "-template", path)
+			t.Run("the ready line names the template's timeout and routes", func(t *testing.T) {
+				if !strings.Contains(s.readyLine, "(3 routes, timeout 7s, 256 MB)") {
+					t.Errorf("ready line %q", s.readyLine)
+				}
+				if runner == underRIE && !strings.Contains(s.readyLine, "pool of up to 2 execution environments") {
+					t.Errorf("ready line %q does not take the pool's limit from ReservedConcurrentExecutions", s.readyLine)
+				}
+			})
+			t.Run("the added route reaches the function, which answers problem+json", func(t *testing.T) {
+				r := s.do(t, "GET", "/ping", "", "")
+				if r.status != http.StatusNotFound || !strings.HasPrefix(r.header.Get("Content-Type"), "application/problem+json") {
+					t.Errorf("%d %q %s", r.status, r.header.Get("Content-Type"), r.body)
+				}
+			})
+			t.Run("without the $default route an unknown path gets API Gateway's own 404", func(t *testing.T) {
+				r := s.do(t, "GET", "/nope", "", "")
+				if r.status != http.StatusNotFound || strings.TrimSpace(string(r.body)) != `{"message":"Not Found"}` {
+					t.Errorf("%d %s", r.status, r.body)
+				}
+			})
+			t.Run("the declared routes still work", func(t *testing.T) {
+				if r := s.do(t, "POST", "/orders", "tpl-"+s.suffix, orderstest.JSON); r.status != http.StatusCreated {
+					t.Errorf("%d %s", r.status, r.body)
+				}
+			})
+		})
+	}
 }
