@@ -1,6 +1,7 @@
 package deploytest_test
 
 import (
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/deploytest"
+	"github.com/parcelhq/orderservice/internal/samtemplate"
 	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
@@ -239,7 +241,7 @@ func TestTemplateCognitoIssuesTheScopesTheRoutesRequire(t *testing.T) {
 
 func TestOpenAPIAsksForTheScopesTheRoutesRequire(t *testing.T) {
 	t.Parallel()
-	doc, err := deploytest.LoadCFN("api/openapi.yaml")
+	doc, err := samtemplate.LoadCFN(filepath.Join(deploytest.RepoRoot(), "api/openapi.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}

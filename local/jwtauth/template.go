@@ -4,22 +4,26 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/parcelhq/orderservice/internal/deploytest"
+	"github.com/parcelhq/orderservice/internal/samtemplate"
 )
 
 // apiID is the template's HTTP API resource.
 const apiID = "OrdersApi"
 
 // RouteScopesFromTemplate reads the route key -> required scopes map of the
-// deployed API from the SAM template at path (relative paths are taken from
-// the repository root): for each operation of OrdersApi's DefinitionBody,
-// the scopes of its security requirement in the jwt branch of its Fn::If
+// deployed API from the SAM template at path (a relative path is looked up
+// from the working directory upwards, see samtemplate.Find): for each
+// operation of OrdersApi's DefinitionBody, the scopes of its security requirement in the jwt branch of its Fn::If
 // (or of a plain security list). An operation "post" on "/orders" is route
 // "POST /orders"; x-amazon-apigateway-any-method on "$default" is
 // "$default". An operation without security is left out: it needs no token.
 // It fails when the template cannot be read or has no such API.
 func RouteScopesFromTemplate(path string) (map[string][]string, error) {
-	tpl, err := deploytest.LoadCFN(path)
+	path, err := samtemplate.Find(path)
+	if err != nil {
+		return nil, err
+	}
+	tpl, err := samtemplate.LoadCFN(path)
 	if err != nil {
 		return nil, err
 	}

@@ -74,8 +74,7 @@ func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Lo
 // Option adjusts what New wires. Options are code, not configuration: no
 // environment variable reaches them, so a deployment cannot flip one. They
 // exist for tests that need an extension point (the reliability suite's
-// crashtest-built server) and for local/serve's -hold flag; the Lambda
-// bootstrap passes none.
+// crashtest-built server); the Lambda bootstrap and local/serve pass none.
 type Option func(*options)
 
 type options struct {
