@@ -31,6 +31,9 @@ const (
 // IdempotencyRetentionHours (1) is well above it.
 const MinRetention = time.Minute
 
+// DefaultMode is the guard mode when IDEMPOTENCY_MODE is unset.
+const DefaultMode = idem.Lease
+
 // EnvVars lists every variable ConfigFromEnv reads.
 var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel}
 
@@ -70,7 +73,9 @@ func ConfigFromEnv() (Config, error) {
 		c.Retention = d
 	}
 	switch m := strings.ToLower(os.Getenv(EnvIdempotencyMode)); m {
-	case "", "lease":
+	case "":
+		c.Mode = DefaultMode
+	case "lease":
 		c.Mode = idem.Lease
 	case "optimistic":
 		c.Mode = idem.Optimistic
