@@ -104,7 +104,8 @@ func TestServe(t *testing.T) {
 	// it holds its key this long once its record is written.
 	cmd := exec.Command(bin, "-hold=3s")
 	cmd.Env = env(ddb.EndpointEnv+"="+ddbtest.Endpoint(), "API_ADDR=127.0.0.1:0",
-		"ORDERS_TABLE="+ordersTable, "IDEMPOTENCY_TABLE="+idemTable, "LOG_LEVEL=ERROR")
+		"ORDERS_TABLE="+ordersTable, "IDEMPOTENCY_TABLE="+idemTable, "LOG_LEVEL=ERROR",
+		"IDEMPOTENCY_MODE=lease") // the -hold conflict needs the key taken before the handler runs
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

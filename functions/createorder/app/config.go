@@ -31,8 +31,15 @@ const (
 // IdempotencyRetentionHours (1) is well above it.
 const MinRetention = time.Minute
 
-// DefaultMode is the guard mode when IDEMPOTENCY_MODE is unset.
-const DefaultMode = idem.Lease
+// DefaultMode is the guard mode when IDEMPOTENCY_MODE is unset: Optimistic,
+// because creating an order has no side effect outside DynamoDB (its one
+// write joins the guard's transaction), which is exactly when Optimistic is
+// valid, and it measured better than Lease on every figure of a create
+// (BENCHMARKS.md: one round trip instead of two, half the miss latency, more
+// creates per second, fewer DynamoDB write units). Lease stays available
+// (IDEMPOTENCY_MODE=lease) and is required once the handler gains a side
+// effect outside DynamoDB.
+const DefaultMode = idem.Optimistic
 
 // EnvVars lists every variable ConfigFromEnv reads.
 var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel}
@@ -44,15 +51,15 @@ type Config struct {
 	// Retention is how long an idempotency key and its stored response are
 	// remembered (the published policy: 24h by default).
 	Retention time.Duration
-	// Mode is how POST /orders is guarded: idem.Lease (default) or
-	// idem.Optimistic, which is valid here because the create handler's
-	// only side effect is its DynamoDB write.
+	// Mode is how POST /orders is guarded: idem.Optimistic (DefaultMode),
+	// valid here because the create handler's only side effect is its
+	// DynamoDB write, or idem.Lease.
 	Mode     idem.Mode
 	LogLevel string
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
-// idempotency, 24h, lease and INFO. It fails on a retention that is not a Go
+// idempotency, 24h, DefaultMode (optimistic) and INFO. It fails on a retention that is not a Go
 // duration or is shorter than MinRetention, and on a mode other than "lease"
 // or "optimistic".
 func ConfigFromEnv() (Config, error) {

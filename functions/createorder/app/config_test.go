@@ -18,10 +18,13 @@ func TestConfigFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{name: "an empty environment gives the published defaults",
-			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: idem.Lease, LogLevel: "INFO"}},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: idem.Optimistic, LogLevel: "INFO"}},
 		{name: "every variable is honoured",
-			env:  map[string]string{EnvOrdersTable: "o", EnvIdempotencyTable: "i", EnvIdempotencyTTL: "72h", EnvIdempotencyMode: "Optimistic", EnvLogLevel: "debug"},
-			want: Config{OrdersTable: "o", IdempotencyTable: "i", Retention: 72 * time.Hour, Mode: idem.Optimistic, LogLevel: "debug"}},
+			env:  map[string]string{EnvOrdersTable: "o", EnvIdempotencyTable: "i", EnvIdempotencyTTL: "72h", EnvIdempotencyMode: "Lease", EnvLogLevel: "debug"},
+			want: Config{OrdersTable: "o", IdempotencyTable: "i", Retention: 72 * time.Hour, Mode: idem.Lease, LogLevel: "debug"}},
+		{name: "optimistic, the default, may be asked for by name",
+			env:  map[string]string{EnvIdempotencyMode: "optimistic"},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: idem.Optimistic, LogLevel: "INFO"}},
 		{name: "a retention that is not a duration is refused", env: map[string]string{EnvIdempotencyTTL: "1 day"}, wantErr: EnvIdempotencyTTL},
 		{name: "a zero retention is refused", env: map[string]string{EnvIdempotencyTTL: "0s"}, wantErr: "minimum retention"},
 		{name: "a zero retention in hours is refused", env: map[string]string{EnvIdempotencyTTL: "0h"}, wantErr: "minimum retention"},
@@ -30,9 +33,9 @@ func TestConfigFromEnv(t *testing.T) {
 		{name: "a retention shorter than the lease is refused", env: map[string]string{EnvIdempotencyTTL: "500ms"}, wantErr: "minimum retention"},
 		{name: "a retention just under the floor is refused", env: map[string]string{EnvIdempotencyTTL: "59.999s"}, wantErr: "minimum retention"},
 		{name: "a retention at the floor is accepted", env: map[string]string{EnvIdempotencyTTL: "1m"},
-			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: MinRetention, Mode: idem.Lease, LogLevel: "INFO"}},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: MinRetention, Mode: idem.Optimistic, LogLevel: "INFO"}},
 		{name: "the template's smallest retention, 1h, is accepted", env: map[string]string{EnvIdempotencyTTL: "1h"},
-			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: time.Hour, Mode: idem.Lease, LogLevel: "INFO"}},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: time.Hour, Mode: idem.Optimistic, LogLevel: "INFO"}},
 		{name: "an unknown mode is refused", env: map[string]string{EnvIdempotencyMode: "pessimistic"}, wantErr: EnvIdempotencyMode},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
