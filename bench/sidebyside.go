@@ -32,6 +32,7 @@ const (
 	sysFloorPut   = "floor: one conditional PutItem"
 	sysFloorLease = "floor: the lease protocol's 2 calls"
 	sysFloorOpt   = "floor: the optimistic transaction"
+	sysSingle     = "prototype: single-item mode (a floor server)"
 )
 
 // floorOf names the floor server making the same DynamoDB calls as a
@@ -194,6 +195,7 @@ func systemSpecs(serveBin, self, endpoint string, t benchTables, o sideBySideOpt
 		sysSpec{name: sysFloorPut, cmd: floor(floorPut)},
 		sysSpec{name: sysFloorLease, cmd: floor(floorLease)},
 		sysSpec{name: sysFloorOpt, cmd: floor(floorOptimistic)},
+		sysSpec{name: sysSingle, cmd: floor(floorSingle), hits: true},
 	)
 	return specs
 }
