@@ -284,6 +284,17 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 		p("\n")
 	}
 
+	if _, ok := sb.systems[sysSingle]; ok {
+		p("### The single-item mode, prototyped\n\n")
+		p("\"%s\" is the idea of issue 11 built only as far as a floor server (`-floor single`): the order id is\n", sysSingle)
+		p("derived from the key, and one PutItem writes the order item carrying the record's attributes (fingerprint,\n")
+		p("stored response, key expiry), conditioned on \"no such order, or its key expired\", with ALL_OLD answering a\n")
+		p("duplicate (replay, or 422 on another fingerprint). Atomic because it is one item; one round trip for a miss and\n")
+		p("for a hit, no transaction. Not solved, so not a mode of the guard yet: a key reused after retention (its derived\n")
+		p("order id is taken by the old order, which must be kept), GET of such an order (the record's attributes must not\n")
+		p("leak into it), and keeping internal/orders free of idempotency (the guard, not orders, must add the attributes).\n\n")
+	}
+
 	// Write units on AWS terms.
 	if r.sizes.ok {
 		z := r.sizes
