@@ -70,6 +70,7 @@ func main() {
 	flag.DurationVar(&o.sbs.levelDur, "level-time", 2*time.Second, "side by side: each throughput level runs at most this long")
 	flag.IntVar(&o.sbs.levelMax, "level-requests", 20000, "side by side: each throughput level sends at most this many requests")
 	flag.BoolVar(&o.sbs.withPeer, "peer", true, "measure the Powertools peer (bench/powertools; needs node)")
+	flag.StringVar(&o.sbs.baselineServe, "baseline-serve", "", "also measure this local/serve binary (another build, e.g. of main) in the default mode, as \"baseline build\"")
 	flag.IntVar(&o.coldStarts, "cold-starts", 7, "bootstrap cold starts to time")
 	flag.IntVar(&o.invocations, "invocations", 500, "invocations of the last bootstrap before its memory is read")
 	floorMode := flag.String("floor", "", "internal: serve the floor of this protocol ("+strings.Join(floorModes, ", ")+") instead of benchmarking")

@@ -33,6 +33,7 @@ const (
 	sysFloorLease = "floor: the lease protocol's 2 calls"
 	sysFloorOpt   = "floor: the optimistic transaction"
 	sysSingle     = "prototype: single-item mode (a floor server)"
+	sysBaseline   = "baseline build of local/serve (-baseline-serve), default mode"
 )
 
 // floorOf names the floor server making the same DynamoDB calls as a
@@ -83,15 +84,16 @@ type sideBySideResult struct {
 
 // sideBySideOptions bounds the phase.
 type sideBySideOptions struct {
-	passes       int           // ABBA: an even number; pass i runs the systems forwards when i is even
-	warmup       int           // requests per process before the first pass
-	missN        int           // at most this many c=1 misses per pass
-	missDur      time.Duration // and for at most this long
-	levels       []int
-	levelDur     time.Duration
-	levelMax     int
-	withPeer     bool
-	powertoolDir string
+	passes        int           // ABBA: an even number; pass i runs the systems forwards when i is even
+	warmup        int           // requests per process before the first pass
+	missN         int           // at most this many c=1 misses per pass
+	missDur       time.Duration // and for at most this long
+	levels        []int
+	levelDur      time.Duration
+	levelMax      int
+	withPeer      bool
+	powertoolDir  string
+	baselineServe string // another build of local/serve to measure, or ""
 }
 
 var listeningAnyRE = regexp.MustCompile(`listening on http://(\S+)`)
@@ -159,16 +161,34 @@ func startProc(cmd *exec.Cmd) (*proc, error) {
 // three floor servers (this program re-executed with -floor).
 func systemSpecs(serveBin, self, endpoint string, t benchTables, o sideBySideOptions) []sysSpec {
 	serve := func(mode idem.Mode) func(context.Context) *exec.Cmd {
-		cfg := t.sbs[mode.String()]
-		return func(ctx context.Context) *exec.Cmd {
-			cmd := exec.CommandContext(ctx, serveBin)
-			cmd.Env = append(scrubbedEnv(),
-				ddb.EndpointEnv+"="+endpoint, "API_ADDR=127.0.0.1:0",
-				app.EnvOrdersTable+"="+cfg.OrdersTable, app.EnvIdempotencyTable+"="+cfg.IdempotencyTable,
-				app.EnvIdempotencyMode+"="+mode.String(), app.EnvLogLevel+"=INFO")
-			return cmd
-		}
+		return serveCmd(serveBin, endpoint, t.sbs[mode.String()], mode)
 	}
+	specs := []sysSpec{
+		{name: sysLease, cmd: serve(idem.Lease), hits: true},
+		{name: sysOptimistic, cmd: serve(idem.Optimistic), hits: true},
+	}
+	if o.baselineServe != "" {
+		specs = append(specs, sysSpec{name: sysBaseline, cmd: serveCmd(o.baselineServe, endpoint, t.sbs["baseline"], app.DefaultMode), hits: true})
+	}
+	return append(specs, peerAndFloors(self, endpoint, t, o)...)
+}
+
+// serveCmd starts bin, a local/serve, on cfg's tables in mode.
+func serveCmd(bin, endpoint string, cfg app.Config, mode idem.Mode) func(context.Context) *exec.Cmd {
+	return func(ctx context.Context) *exec.Cmd {
+		cmd := exec.CommandContext(ctx, bin)
+		cmd.Env = append(scrubbedEnv(),
+			ddb.EndpointEnv+"="+endpoint, "API_ADDR=127.0.0.1:0",
+			app.EnvOrdersTable+"="+cfg.OrdersTable, app.EnvIdempotencyTable+"="+cfg.IdempotencyTable,
+			app.EnvIdempotencyMode+"="+mode.String(), app.EnvLogLevel+"=INFO")
+		return cmd
+	}
+}
+
+// peerAndFloors are the Powertools peer (when o.withPeer) and the floor
+// servers.
+func peerAndFloors(self, endpoint string, t benchTables, o sideBySideOptions) []sysSpec {
+	var specs []sysSpec
 	floor := func(mode string) func(context.Context) *exec.Cmd {
 		cfg := t.sbs["floor-"+mode]
 		return func(ctx context.Context) *exec.Cmd {
@@ -176,10 +196,6 @@ func systemSpecs(serveBin, self, endpoint string, t benchTables, o sideBySideOpt
 			cmd.Env = append(scrubbedEnv(), ddb.EndpointEnv+"="+endpoint)
 			return cmd
 		}
-	}
-	specs := []sysSpec{
-		{name: sysLease, cmd: serve(idem.Lease), hits: true},
-		{name: sysOptimistic, cmd: serve(idem.Optimistic), hits: true},
 	}
 	if o.withPeer {
 		cfg := t.sbs["powertools"]

@@ -36,7 +36,7 @@ func newBenchTables() benchTables {
 		sbs:          map[string]app.Config{},
 		bootstrap:    app.Config{OrdersTable: p + "-lambda-orders", IdempotencyTable: p + "-lambda-idem"},
 	}
-	for _, name := range append([]string{"lease", "optimistic", "powertools"}, floorNames()...) {
+	for _, name := range append([]string{"lease", "optimistic", "powertools", "baseline"}, floorNames()...) {
 		t.sbs[name] = app.Config{OrdersTable: p + "-" + name + "-orders", IdempotencyTable: p + "-" + name + "-idem"}
 	}
 	return t
