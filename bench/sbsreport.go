@@ -125,9 +125,10 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	p("  answers with a prepared body: no validation, no fingerprint, no log, no API Gateway emulation.\n\n")
 	p("Order of work, ABBA: the systems run one after the other in a pass, forwards in odd passes and backwards in even\n")
 	p("ones (%d passes, load average at each pass's start: %s), so a drift in the machine's load falls on all alike. In\n", sb.passes, strings.Join(sb.loadBetween, "; "))
-	p("each pass a system gets: misses at c=1 (fresh keys); the same requests again, one by one, to a SECOND process of\n")
-	p("the same system (another execution environment: our in-process cache cannot answer, so these are uncached hits;\n")
-	p("each answer is checked to be the first request's order); misses at c=%s. CPU time is utime+stime of the server\n", joinInts(sb.levels, ", c="))
+	p("each pass every system gets, one system after the other: misses at c=1 (fresh keys), then the same requests again,\n")
+	p("one by one, to a SECOND process of the same system (another execution environment: our in-process cache cannot\n")
+	p("answer, so these are uncached hits; each answer is checked to be the first request's order); then every system gets\n")
+	p("misses at c=%s in turn. CPU time is utime+stime of the server\n", joinInts(sb.levels, ", then every system at c="))
 	if sb.jvm {
 		p("process and of DynamoDB Local's JVM from /proc/PID/stat (10 ms ticks) before and after each run, divided by the\n")
 	} else {

@@ -219,9 +219,10 @@ func peerAndFloors(self, endpoint string, t benchTables, o sideBySideOptions) []
 // sideBySide starts every system's processes, warms them, then measures
 // them pass after pass, ABBA: forwards on even passes, backwards on odd
 // ones, so that drift in the machine's load falls on every system alike.
-// Each pass of a system: misses at c=1 (fresh keys), the same requests again
-// to the system's second process (hits that its cache cannot answer), then
-// misses at each concurrency level. CPU time of the server process and of
+// A pass runs every system's misses at c=1 (fresh keys), each followed by
+// the same requests again to the system's second process (hits that its
+// cache cannot answer); then every system at the first concurrency level,
+// then at the next, and so on. CPU time of the server process and of
 // DynamoDB Local's JVM is read from /proc before and after each run.
 func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOptions) (sideBySideResult, error) {
 	res := sideBySideResult{systems: map[string]*sysResult{}, passes: o.passes, levels: o.levels, jvm: jvmPID > 0}
@@ -296,6 +297,9 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 		}
 		logf("side by side: pass %d of %d (load %s)", pass+1, o.passes, loadAvg())
 		res.loadBetween = append(res.loadBetween, loadAvg())
+		// Each kind of run goes through every system before the next kind
+		// starts, so the systems' runs of one kind lie close together in
+		// time.
 		for _, i := range idx {
 			s := sys[i]
 			r := res.systems[s.spec.name]
@@ -321,7 +325,14 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 				r.hitCPU = append(r.hitCPU, perReq(b1-b0, h.ok))
 				r.hitJVM = append(r.hitJVM, perReq(j1-j0, h.ok))
 			}
-			for _, c := range o.levels {
+		}
+		for _, c := range o.levels {
+			for _, i := range idx {
+				s := sys[i]
+				r := res.systems[s.spec.name]
+				if err := ctx.Err(); err != nil {
+					return res, err
+				}
 				a0, j0 := cpu(s.a.pid), cpu(jvmPID)
 				l := load(ctx, client, s.a.url, c, o.levelDur, o.levelMax)
 				a1, j1 := cpu(s.a.pid), cpu(jvmPID)
