@@ -91,8 +91,15 @@ SCOPES ?= orders/create orders/read
 token:
 	@$(GO) run ./local/token -sub '$(SUB)' -scopes '$(SCOPES)'
 
-bench: deps build
-	$(DDB) run -- $(GO) run ./bench -out BENCHMARKS.md
+# The Powertools peer that make bench measures against (bench/powertools):
+# installed here only, never by make test or CI.
+bench/powertools/node_modules/.package-lock.json: bench/powertools/package.json bench/powertools/package-lock.json
+	cd bench/powertools && npm ci --no-audit --no-fund
+	@touch $@
+
+# BENCH_ARGS: flags for the bench program, e.g. BENCH_ARGS='-passes 4'.
+bench: deps build bench/powertools/node_modules/.package-lock.json
+	$(DDB) run -- $(GO) run ./bench -out BENCHMARKS.md $(BENCH_ARGS)
 
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \

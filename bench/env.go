@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -168,43 +167,18 @@ func peakRSS(pid int) (hwm, rss int64, err error) {
 var versionRE = regexp.MustCompile(`^\d+\.\d+\.\d+`)
 
 // dynamoDBLocalVersion returns the version of the DynamoDB Local serving
-// endpoint's port: a java process on this machine running DynamoDBLocal.jar
-// with that -port, asked with -version; else the "Version:" line of
-// local/dynamodb-local.sh's log for that port under root; else "unknown" (a
-// Docker container's image tag is not looked up).
+// endpoint's port (see endpointPort): the java process on this machine
+// running DynamoDBLocal.jar with that -port, asked with -version; else the
+// "Version:" line of local/dynamodb-local.sh's log for that port under root;
+// else "unknown" (a Docker container's image tag is not looked up).
 func dynamoDBLocalVersion(ctx context.Context, root, endpoint string) string {
-	port := "8000"
-	if u, err := url.Parse(endpoint); err == nil && u.Port() != "" {
-		port = u.Port()
-	}
-	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
-		if err != nil || !bytes.Contains(b, []byte("DynamoDBLocal.jar")) {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		var jar, java, argPort string
-		java = args[0]
-		for i, a := range args {
-			switch {
-			case strings.HasSuffix(a, "DynamoDBLocal.jar"):
-				jar = a
-			case a == "-port" && i+1 < len(args):
-				argPort = args[i+1]
-			}
-		}
-		if argPort == "" {
-			argPort = "8000"
-		}
-		if jar == "" || argPort != port {
-			continue
-		}
+	port := endpointPort(endpoint)
+	if p, ok := findDynamoDBLocal(port); ok {
 		vctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		out, err := exec.CommandContext(vctx, java, "-jar", jar, "-version").Output()
+		out, err := exec.CommandContext(vctx, p.java, "-jar", p.jar, "-version").Output()
 		cancel()
 		if v := versionRE.FindString(strings.TrimSpace(string(out))); err == nil && v != "" {
-			return v + " (" + filepath.Base(filepath.Dir(jar)) + ")"
+			return v + " (" + filepath.Base(filepath.Dir(p.jar)) + ")"
 		}
 	}
 	if b, err := os.ReadFile(filepath.Join(root, ".local", "dynamodb-"+port+".log")); err == nil {

@@ -1,16 +1,22 @@
 // Command bench measures the order service in one run and writes the results
-// as a Markdown report (BENCHMARKS.md): the DynamoDB calls each kind of
-// request makes, counted by an SDK middleware; the latency of a guarded
-// create-order miss and hit next to a bare conditional PutItem and an
-// unguarded order write; throughput through the real local/serve binary at
-// several concurrencies; the bootstrap's size, start-to-first-response time
-// and peak memory, and local/serve's peak memory.
+// as a Markdown report (BENCHMARKS.md): the DynamoDB calls and write units
+// each kind of request makes, counted by an SDK middleware; the latency of a
+// guarded create-order miss and hit next to a bare conditional PutItem and
+// an unguarded order write; side by side and interleaved ABBA, the real
+// local/serve binary in both modes, the Powertools for AWS Lambda
+// (TypeScript) idempotency peer (bench/powertools) and three floor servers
+// (this program with -floor: only a protocol's DynamoDB calls) behind the
+// same HTTP contract: miss and uncached-hit latency, creates/s, CPU per
+// request of each server process and of DynamoDB Local's JVM, and the goals
+// of issue 11 met or not; write units per order on AWS pricing terms; the
+// bootstrap's size, start-to-first-response time and peak memory.
 //
 //	make bench                    # starts DynamoDB Local if needed, runs this
 //	go run ./bench -out FILE      # with DYNAMODB_ENDPOINT set
 //
 // It needs DYNAMODB_ENDPOINT (a DynamoDB Local; never AWS), go and make on
-// PATH, and runs from anywhere inside the module. Every table it uses is
+// PATH, node and bench/powertools' node_modules (make bench installs them;
+// -peer=false skips the peer), and runs from anywhere inside the module. Every table it uses is
 // created for the run under a unique prefix and deleted at the end, also
 // when the run fails or is interrupted. Every load is bounded both in time
 // and in requests; every server it starts listens on 127.0.0.1 only. Its
@@ -37,7 +43,6 @@ import (
 	"time"
 
 	"github.com/parcelhq/orderservice/internal/ddb"
-	"github.com/parcelhq/orderservice/internal/idem"
 )
 
 type options struct {
@@ -45,9 +50,7 @@ type options struct {
 	warmup      int
 	iters       int
 	latencyDur  time.Duration
-	levels      []int
-	levelDur    time.Duration
-	levelMax    int
+	sbs         sideBySideOptions
 	coldStarts  int
 	invocations int
 }
@@ -58,23 +61,44 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the report to this file (e.g. BENCHMARKS.md)")
 	flag.IntVar(&o.warmup, "warmup", 30, "in-process warm-up iterations (not recorded)")
 	flag.IntVar(&o.iters, "iters", 3000, "in-process iterations at most (one request of each kind each)")
-	flag.DurationVar(&o.latencyDur, "latency-time", 40*time.Second, "in-process iterations for at most this long")
-	flag.StringVar(&levels, "concurrency", "1,8,64", "throughput concurrency levels")
-	flag.DurationVar(&o.levelDur, "level-time", 5*time.Second, "each throughput level runs at most this long")
-	flag.IntVar(&o.levelMax, "level-requests", 20000, "each throughput level sends at most this many requests")
+	flag.DurationVar(&o.latencyDur, "latency-time", 20*time.Second, "in-process iterations for at most this long")
+	flag.IntVar(&o.sbs.passes, "passes", 6, "side-by-side passes over every system, alternately forwards and backwards (ABBA); even")
+	flag.IntVar(&o.sbs.warmup, "sbs-warmup", 150, "side by side: warm-up requests per server process")
+	flag.IntVar(&o.sbs.missN, "miss-requests", 600, "side by side: c=1 misses per system and pass at most")
+	flag.DurationVar(&o.sbs.missDur, "miss-time", time.Second, "side by side: c=1 misses per system and pass for at most this long")
+	flag.StringVar(&levels, "concurrency", "8,32", "side by side: throughput concurrency levels")
+	flag.DurationVar(&o.sbs.levelDur, "level-time", 1200*time.Millisecond, "side by side: each throughput level runs at most this long")
+	flag.IntVar(&o.sbs.levelMax, "level-requests", 20000, "side by side: each throughput level sends at most this many requests")
+	flag.BoolVar(&o.sbs.withPeer, "peer", true, "measure the Powertools peer (bench/powertools; needs node)")
+	flag.StringVar(&o.sbs.baselineServe, "baseline-serve", "", "also measure this local/serve binary (another build, e.g. of main) in the default mode, as \"baseline build\"")
 	flag.IntVar(&o.coldStarts, "cold-starts", 7, "bootstrap cold starts to time")
 	flag.IntVar(&o.invocations, "invocations", 500, "invocations of the last bootstrap before its memory is read")
+	floorMode := flag.String("floor", "", "internal: serve the floor of this protocol ("+strings.Join(floorModes, ", ")+") instead of benchmarking")
+	floorOrders := flag.String("floor-orders", "", "internal: the floor server's orders table")
+	floorIdem := flag.String("floor-idem", "", "internal: the floor server's idempotency table")
 	flag.Parse()
+	if *floorMode != "" {
+		if !slices.Contains(floorModes, *floorMode) || *floorOrders == "" || *floorIdem == "" {
+			fmt.Fprintf(os.Stderr, "bench: -floor wants one of %v, with -floor-orders and -floor-idem\n", floorModes)
+			os.Exit(2)
+		}
+		if err := runFloor(*floorMode, *floorOrders, *floorIdem); err != nil {
+			fmt.Fprintln(os.Stderr, "bench: floor:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	for _, f := range strings.Split(levels, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
 		if err != nil || n < 1 || n > 1024 {
 			fmt.Fprintf(os.Stderr, "bench: -concurrency: %q is not a level from 1 to 1024\n", f)
 			os.Exit(2)
 		}
-		o.levels = append(o.levels, n)
+		o.sbs.levels = append(o.sbs.levels, n)
 	}
-	if o.iters < 1 || o.coldStarts < 1 || o.invocations < 0 || o.levelMax < 1 || o.warmup < 0 {
-		fmt.Fprintln(os.Stderr, "bench: -iters, -cold-starts and -level-requests must be positive; -warmup and -invocations not negative")
+	if o.iters < 1 || o.coldStarts < 1 || o.invocations < 0 || o.sbs.levelMax < 1 || o.warmup < 0 || o.sbs.missN < 1 ||
+		o.sbs.passes < 2 || o.sbs.passes%2 != 0 || o.sbs.warmup < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -iters, -cold-starts, -miss-requests, -sbs-warmup and -level-requests must be positive, -passes even and at least 2; -warmup and -invocations not negative")
 		os.Exit(2)
 	}
 
@@ -170,15 +194,27 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	phase("in-process")
 
-	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
-		logf("throughput through local/serve, %s mode: concurrency %v, %s or %d requests each", mode, o.levels, o.levelDur, o.levelMax)
-		s, err := serveLoad(ctx, serveBin, endpoint, tables.serve[mode], mode, o.levels, o.levelDur, o.levelMax, 50)
-		if err != nil {
-			return fmt.Errorf("local/serve, %s mode: %w", mode, err)
+	if o.sbs.withPeer {
+		if o.sbs.powertoolDir, err = peerDir(root); err != nil {
+			return err
 		}
-		rep.serve = append(rep.serve, s)
 	}
-	phase("throughput")
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	jvm, ok := findDynamoDBLocal(endpointPort(endpoint))
+	if !ok {
+		logf("no DynamoDB Local JVM listening on port %s found on this machine: its CPU is not accounted", endpointPort(endpoint))
+	}
+	logf("side by side, ABBA: %d passes; c=1 misses and uncached hits, then concurrency %v for %s each", o.sbs.passes, o.sbs.levels, o.sbs.levelDur)
+	if rep.sbs, err = sideBySide(ctx, systemSpecs(serveBin, self, endpoint, tables, o.sbs), jvm.pid, o.sbs); err != nil {
+		return fmt.Errorf("side by side: %w", err)
+	}
+	phase("side by side")
+	if rep.sizes, err = storedSizes(ctx, client, tables); err != nil {
+		return fmt.Errorf("item sizes: %w", err)
+	}
 
 	var hostBin string
 	for _, a := range rep.artifacts {
@@ -207,11 +243,11 @@ func run(ctx context.Context, o options) (err error) {
 
 func (o options) String() string {
 	var lv []string
-	for _, l := range o.levels {
+	for _, l := range o.sbs.levels {
 		lv = append(lv, strconv.Itoa(l))
 	}
-	return fmt.Sprintf("in-process: %d warm-up + up to %d iterations or %s; throughput: concurrency %s, each %s or %d requests; %d cold starts, %d invocations",
-		o.warmup, o.iters, o.latencyDur, strings.Join(lv, "/"), o.levelDur, o.levelMax, o.coldStarts, o.invocations)
+	return fmt.Sprintf("in-process: %d warm-up + up to %d iterations or %s; side by side: %d passes (ABBA), %d warm-up requests per process, c=1 up to %d misses or %s, concurrency %s each %s or %d requests; %d cold starts, %d invocations",
+		o.warmup, o.iters, o.latencyDur, o.sbs.passes, o.sbs.warmup, o.sbs.missN, o.sbs.missDur, strings.Join(lv, "/"), o.sbs.levelDur, o.sbs.levelMax, o.coldStarts, o.invocations)
 }
 
 // commandLine is how this run was started: under make, the make target and

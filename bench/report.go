@@ -13,7 +13,8 @@ type report struct {
 	command   string
 	settings  string
 	inproc    inprocResult
-	serve     []serveResult
+	sbs       sideBySideResult
+	sizes     itemSizes
 	artifacts []artifact
 	boot      bootstrapResult
 	elapsed   time.Duration
@@ -53,6 +54,14 @@ func perRequest(n int64, reqs int) string {
 	return fmt.Sprintf("%.3f", float64(n)/float64(reqs))
 }
 
+// perRequestF formats x over reqs requests.
+func perRequestF(x float64, reqs int) string {
+	if reqs == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", x/float64(reqs))
+}
+
 func (r report) markdown() string {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -89,23 +98,27 @@ func (r report) markdown() string {
 	p("reaching the other container (\"hit, not cached\") goes to the table, one reaching the container that committed\n")
 	p("(\"hit, cached\") is answered from memory. The \"Guard.Do without a cache\" rows are two more\n")
 	p("retries of the same request, each through an `idem.Guard` on the same table with no cache (the request the\n")
-	p("middleware makes: same scope, key and fingerprint), so the cost of a hit without the cache is measured too.\n\n")
+	p("middleware makes: same scope, key and fingerprint), so the cost of a hit without the cache is measured too.\n")
+	p("\"write units reported\" is the ConsumedCapacity DynamoDB Local returns when asked (the middleware sets\n")
+	p("ReturnConsumedCapacity=TOTAL), as DynamoDB Local computes it: successful writes only (a failed condition or a\n")
+	p("cancelled transaction reports none, though AWS bills them). AWS's bill per order is in \"Write units per order on\n")
+	p("AWS pricing terms\" below.\n\n")
 	p("| request |")
 	for _, op := range ops {
 		p(" %s |", op)
 	}
-	p(" total | HTTP attempts |\n|---|")
+	p(" total | HTTP attempts | write units reported |\n|---|")
 	for range ops {
 		p("---:|")
 	}
-	p("---:|---:|\n")
+	p("---:|---:|---:|\n")
 	for _, k := range inprocKinds {
 		c, n := in.calls[k], len(in.samples[k])
 		p("| %s |", k)
 		for _, op := range ops {
 			p(" %s |", perRequest(c.ops[op], n))
 		}
-		p(" **%s** | %s |\n", perRequest(c.total(), n), perRequest(c.attempts, n))
+		p(" **%s** | %s | %s |\n", perRequest(c.total(), n), perRequest(c.attempts, n), perRequestF(c.wcu, n))
 	}
 	p("\n")
 
@@ -126,27 +139,7 @@ func (r report) markdown() string {
 	}
 	p("\n")
 
-	// Throughput.
-	p("## Throughput through the local HTTP runner\n\n")
-	p("The real `local/serve` binary (the Lambda handler behind the API Gateway emulation of `local/apigw`) on a free\n")
-	p("127.0.0.1 port with tables of its own, one process per mode. Every request is POST /orders with a fresh key (a\n")
-	p("miss: an order is booked); workers send back to back over kept-alive connections. req/s counts 201 responses\n")
-	p("over the level's wall time. The load generator shares the machine with the server and DynamoDB Local.\n\n")
-	p("| mode | concurrency | 201 responses | failed | duration | req/s | p50 | p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|\n")
-	var fails []string
-	for _, s := range r.serve {
-		for _, l := range s.levels {
-			p("| %s | %d | %d | %d | %s | **%.0f** | %s | %s |\n", s.mode, l.concurrency, l.ok, l.failed,
-				l.elapsed.Round(10*time.Millisecond), l.rps(), ms(percentile(l.latencies, 50)), ms(percentile(l.latencies, 99)))
-			if l.failed > 0 {
-				fails = append(fails, fmt.Sprintf("%s at %d: %s", s.mode, l.concurrency, l.firstErr))
-			}
-		}
-	}
-	if len(fails) > 0 {
-		p("\nFirst failure per level: %s\n", strings.Join(fails, "; "))
-	}
-	p("\n")
+	r.sideBySideMarkdown(p)
 
 	// Bootstrap and memory.
 	p("## Bootstrap: size, start, memory\n\n| | |\n|---|---|\n")
@@ -172,16 +165,13 @@ func (r report) markdown() string {
 	if bt.invocations > 0 {
 		p("| bootstrap peak RSS (VmHWM) after 1 + %d invocations (every fifth a replay) | **%s** (VmRSS then %s) |\n", bt.invocations, mib(bt.hwm), mib(bt.rss))
 	}
-	for _, s := range r.serve {
+	for _, name := range r.sbs.order {
+		s := r.sbs.systems[name]
 		if s.memoryErr != "" {
-			p("| local/serve (%s) peak RSS after its throughput runs | not measured: %s |\n", s.mode, s.memoryErr)
+			p("| %s: peak RSS of the server process | not measured: %s |\n", name, s.memoryErr)
 			continue
 		}
-		n := 0
-		for _, l := range s.levels {
-			n += l.ok + l.failed
-		}
-		p("| local/serve (%s) peak RSS (VmHWM) after its throughput runs (%d requests) | **%s** (VmRSS then %s) |\n", s.mode, n, mib(s.hwm), mib(s.rss))
+		p("| %s: peak RSS (VmHWM) of the process answering the misses, after the side-by-side runs | **%s** (VmRSS then %s) |\n", name, mib(s.hwm), mib(s.rss))
 	}
 	p("\n")
 

@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 func TestPercentile(t *testing.T) {
@@ -51,5 +53,104 @@ func TestCallsSince(t *testing.T) {
 	}
 	if got := perRequest(4, 2); got != "2" {
 		t.Errorf("perRequest(4, 2) = %q", got)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		line string
+		want time.Duration
+		ok   bool
+	}{
+		{"a plain command adds utime and stime", "123 (serve) S 1 123 123 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 9 0 1000 0 0", 3 * time.Second, true},
+		{"a command with spaces and parentheses is skipped whole", "77 (my (odd) cmd) R 1 77 77 0 -1 0 0 0 0 0 7 3 0 0 20 0 1 0 5 0 0", 100 * time.Millisecond, true},
+		{"a truncated line is an error", "77 (x) R 1 2", 0, false},
+		{"a line without a command is an error", "garbage", 0, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := parseStatCPU([]byte(c.line))
+			if (err == nil) != c.ok || got != c.want {
+				t.Errorf("parseStatCPU = %v, %v; want %v, ok %v", got, err, c.want, c.ok)
+			}
+		})
+	}
+}
+
+func TestAWSItemSize(t *testing.T) {
+	item := map[string]types.AttributeValue{
+		"id":   &types.AttributeValueMemberS{Value: "abcd"},                                                                         // 2 + 4
+		"n":    &types.AttributeValueMemberN{Value: "12345"},                                                                        // 1 + (5+1)/2+1 = 1 + 4
+		"data": &types.AttributeValueMemberB{Value: make([]byte, 10)},                                                               // 4 + 10
+		"ok":   &types.AttributeValueMemberBOOL{Value: true},                                                                        // 2 + 1
+		"m":    &types.AttributeValueMemberM{Value: map[string]types.AttributeValue{"k": &types.AttributeValueMemberS{Value: "v"}}}, // 1 + 3 + 1 + 1 + 1
+		"l":    &types.AttributeValueMemberL{Value: []types.AttributeValue{&types.AttributeValueMemberS{Value: "xy"}}},              // 1 + 3 + 1 + 2
+	}
+	if got, want := awsItemSize(item), 6+5+14+3+7+7; got != want {
+		t.Errorf("awsItemSize = %d, want %d", got, want)
+	}
+	for _, c := range []struct {
+		n    string
+		want int
+	}{{"0", 1}, {"7", 2}, {"1000", 2}, {"-12.50", 3}, {"1796221985353", 8}} {
+		if got := numberSize(c.n); got != c.want {
+			t.Errorf("numberSize(%q) = %d, want %d", c.n, got, c.want)
+		}
+	}
+}
+
+func TestWCUTable(t *testing.T) {
+	for _, c := range []struct {
+		size, want int
+	}{{1, 1}, {1024, 1}, {1025, 2}, {4096, 4}} {
+		if got := units(c.size); got != c.want {
+			t.Errorf("units(%d) = %d, want %d", c.size, got, c.want)
+		}
+	}
+	rows := wcuTable(itemSizes{order: 600, record: 1100, recordInProgress: 200, ptOrder: 500, ptRecord: 900, ptRecordInProgress: 150, recordID: 66, ok: true})
+	want := map[string][2]int{
+		sysLease:      {1 + 2*1 + 2*2, 1}, // the update is billed at the record's larger, COMPLETED size
+		sysOptimistic: {2*1 + 2*2, 2*1 + 2*2},
+		sysPowertools: {1 + 1 + 1, 1},
+		sysFloorPut:   {1, 1},
+	}
+	seen := 0
+	for _, r := range rows {
+		if w, ok := want[r.what]; ok {
+			seen++
+			if r.miss != w[0] || r.hit != w[1] {
+				t.Errorf("%s: miss %d, hit %d; want %d, %d", r.what, r.miss, r.hit, w[0], w[1])
+			}
+		}
+	}
+	if seen != len(want) {
+		t.Errorf("rows %+v lack some of %v", rows, want)
+	}
+}
+
+func TestMedianAndRatios(t *testing.T) {
+	if got := median([]time.Duration{5, 1, 3}); got != 3 {
+		t.Errorf("median of 5, 1, 3 = %v", got)
+	}
+	if got := median([]float64{4, 1, 2, 3}); got != 2.5 {
+		t.Errorf("median of 4, 1, 2, 3 = %v", got)
+	}
+	r := ratios([]time.Duration{2, 6}, []time.Duration{4, 4})
+	if !r.ok || r.mid != 1 || r.lo != 0.5 || r.hi != 1.5 {
+		t.Errorf("ratios = %+v, want mid 1, lo 0.5, hi 1.5", r)
+	}
+	if got := r.String(); got != "1.00× (0.50–1.50)" {
+		t.Errorf("String = %q", got)
+	}
+	if r := ratios([]float64{1}, []float64{0}); r.ok || r.String() != "—" {
+		t.Errorf("a zero denominator gives %+v", r)
+	}
+	g := goal{atMost: true, bound: 0.5}
+	if g.met(passRatio{mid: 0.5, ok: true}) != "**met**" || g.met(passRatio{mid: 0.51, ok: true}) != "**not met**" || g.met(passRatio{}) != "not measured" {
+		t.Error("an at-most goal is judged wrongly")
+	}
+	g = goal{bound: 1.5}
+	if g.met(passRatio{mid: 1.5, ok: true}) != "**met**" || g.met(passRatio{mid: 1.49, ok: true}) != "**not met**" {
+		t.Error("an at-least goal is judged wrongly")
 	}
 }

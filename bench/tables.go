@@ -11,6 +11,7 @@ import (
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/idem"
+	"github.com/parcelhq/orderservice/internal/orders"
 )
 
 // benchTables names every table of one run. All names start with a prefix
@@ -18,10 +19,10 @@ import (
 // DynamoDB Local never share a table.
 type benchTables struct {
 	prefix       string
-	bare         string               // bare PutItem floor
-	inprocOrders string               // orders written in-process
-	inprocIdem   map[idem.Mode]string // idempotency tables in-process
-	serve        map[idem.Mode]app.Config
+	bare         string                // bare PutItem floor
+	inprocOrders string                // orders written in-process
+	inprocIdem   map[idem.Mode]string  // idempotency tables in-process
+	sbs          map[string]app.Config // side by side: per system (lease, optimistic, powertools, floor-MODE)
 	bootstrap    app.Config
 }
 
@@ -32,11 +33,11 @@ func newBenchTables() benchTables {
 		bare:         p + "-bare",
 		inprocOrders: p + "-orders",
 		inprocIdem:   map[idem.Mode]string{idem.Lease: p + "-idem-lease", idem.Optimistic: p + "-idem-optimistic"},
-		serve:        map[idem.Mode]app.Config{},
+		sbs:          map[string]app.Config{},
 		bootstrap:    app.Config{OrdersTable: p + "-lambda-orders", IdempotencyTable: p + "-lambda-idem"},
 	}
-	for mode, name := range map[idem.Mode]string{idem.Lease: "lease", idem.Optimistic: "optimistic"} {
-		t.serve[mode] = app.Config{OrdersTable: p + "-serve-" + name + "-orders", IdempotencyTable: p + "-serve-" + name + "-idem"}
+	for _, name := range append([]string{"lease", "optimistic", "powertools", "baseline"}, floorNames()...) {
+		t.sbs[name] = app.Config{OrdersTable: p + "-" + name + "-orders", IdempotencyTable: p + "-" + name + "-idem"}
 	}
 	return t
 }
@@ -48,8 +49,14 @@ func (t benchTables) defs() []ddb.Table {
 	defs := []ddb.Table{{Name: t.bare, PartitionKey: "id"}}
 	defs = append(defs, app.Config{OrdersTable: t.inprocOrders, IdempotencyTable: t.inprocIdem[idem.Lease]}.Tables()...)
 	defs = append(defs, idem.TableDefinition(t.inprocIdem[idem.Optimistic]))
-	defs = append(defs, t.serve[idem.Lease].Tables()...)
-	defs = append(defs, t.serve[idem.Optimistic].Tables()...)
+	for name, cfg := range t.sbs {
+		if name == "powertools" {
+			// Powertools' DynamoDB persistence layer: key "id", TTL "expiration".
+			defs = append(defs, orders.TableDefinition(cfg.OrdersTable), ddb.Table{Name: cfg.IdempotencyTable, PartitionKey: "id", TTLAttribute: "expiration"})
+			continue
+		}
+		defs = append(defs, cfg.Tables()...)
+	}
 	defs = append(defs, t.bootstrap.Tables()...)
 	return defs
 }
@@ -72,4 +79,13 @@ func (t benchTables) drop(ctx context.Context, api *dynamodb.Client) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// floorNames are the sbs names of the floor servers' tables.
+func floorNames() []string {
+	var n []string
+	for _, m := range floorModes {
+		n = append(n, "floor-"+m)
+	}
+	return n
 }

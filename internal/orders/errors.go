@@ -37,5 +37,13 @@ func (e *ValidationError) Error() string {
 // pointer appends the reference token name to the JSON Pointer base,
 // escaping "~" and "/" as RFC 6901 requires.
 func pointer(base, name string) string {
-	return base + "/" + strings.NewReplacer("~", "~0", "/", "~1").Replace(name)
+	if strings.ContainsAny(name, "~/") {
+		name = pointerEscaper.Replace(name)
+	}
+	return base + "/" + name
 }
+
+// pointerEscaper escapes a JSON Pointer reference token. A Replacer is safe
+// for concurrent use; building one per call cost more than the rest of
+// DecodeOrder.
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")

@@ -1,6 +1,7 @@
 package orders
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // FuzzDecodeOrder checks that DecodeOrder never panics, answers every input
@@ -77,4 +79,28 @@ func TestFuzzSeedsNamedValidAreValid(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzReadValidMatchesDecoder checks that the fast reader DecodeOrder uses
+// on valid JSON reads every valid JSON text exactly as encoding/json's
+// Decoder does.
+func FuzzReadValidMatchesDecoder(f *testing.F) {
+	for _, s := range []string{validBody, `{}`, `[]`, `{"a":[1,-2.5e+3,true,false,null,"x"],"a":{}}`,
+		`{"\u0041\/\"":"caf\u00e9 \ud83d\ude00 \ud800","b":[[],{}]}`, ` "s" `, `0`, `{"k" : [ 1 , 2 ] }`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !utf8.Valid(data) || !json.Valid(data) {
+			return
+		}
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.UseNumber()
+		want, err := readValue(dec)
+		if err != nil {
+			t.Fatalf("json.Valid accepted %q but the Decoder says %v", data, err)
+		}
+		if got := readValid(data); !reflect.DeepEqual(got, want) {
+			t.Fatalf("readValid(%q) = %#v, the Decoder reads %#v", data, got, want)
+		}
+	})
 }

@@ -55,17 +55,19 @@ func contains(list []string, s string) bool {
 }
 
 // member returns o's member name, failing when it is absent and required.
-func (c *checker) member(ptr string, o *object, name string, required bool) (any, string, bool) {
-	p := pointer(ptr, name)
+// The member's JSON Pointer is made only for a failure: on a valid order
+// none is.
+func (c *checker) member(ptr string, o *object, name string, required bool) (any, bool) {
 	v, ok := o.members[name]
 	if !ok && required {
-		c.fail(p, "is required")
+		c.fail(pointer(ptr, name), "is required")
 	}
-	return v, p, ok
+	return v, ok
 }
 
 func (c *checker) object(ptr string, o *object, name string) (*object, string) {
-	v, p, ok := c.member(ptr, o, name, true)
+	p := pointer(ptr, name)
+	v, ok := c.member(ptr, o, name, true)
 	if !ok {
 		return nil, p
 	}
@@ -80,23 +82,23 @@ func (c *checker) object(ptr string, o *object, name string) (*object, string) {
 // text checks a string member: trimmed, non-empty when required, at most max
 // characters, no control characters.
 func (c *checker) text(ptr string, o *object, name string, required bool, max int) string {
-	v, p, ok := c.member(ptr, o, name, required)
+	v, ok := c.member(ptr, o, name, required)
 	if !ok {
 		return ""
 	}
 	s, isStr := v.(string)
 	if !isStr {
-		c.fail(p, "must be a string")
+		c.fail(pointer(ptr, name), "must be a string")
 		return ""
 	}
 	s = strings.TrimSpace(s)
 	switch {
 	case s == "" && required:
-		c.fail(p, "must not be empty")
+		c.fail(pointer(ptr, name), "must not be empty")
 	case utf8.RuneCountInString(s) > max:
-		c.fail(p, "must be at most %d characters", max)
+		c.fail(pointer(ptr, name), "must be at most %d characters", max)
 	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		c.fail(p, "must not contain control characters")
+		c.fail(pointer(ptr, name), "must not contain control characters")
 	}
 	return s
 }
@@ -104,10 +106,11 @@ func (c *checker) text(ptr string, o *object, name string, required bool, max in
 // number checks a numeric member that must lie in (0, max] units of
 // 10^-decimals of unit and have no finer precision.
 func (c *checker) number(ptr string, o *object, name string, decimals int, max int64, unit string) int64 {
-	v, p, ok := c.member(ptr, o, name, true)
+	v, ok := c.member(ptr, o, name, true)
 	if !ok {
 		return 0
 	}
+	p := pointer(ptr, name)
 	n, isNum := v.(json.Number)
 	if !isNum {
 		c.fail(p, "must be a number")

@@ -211,7 +211,12 @@ func startServe(t *testing.T, runner string, args ...string) *server {
 
 	s.cmd = exec.Command(bin, args...)
 	s.cmd.Env = env(ddb.EndpointEnv+"="+ddbtest.Endpoint(), "API_ADDR=127.0.0.1:0",
-		"ORDERS_TABLE="+s.ordersTable, "IDEMPOTENCY_TABLE="+s.idemTable, "LOG_LEVEL=INFO", jwtauth.KeyFileEnv+"="+keyFile)
+		"ORDERS_TABLE="+s.ordersTable, "IDEMPOTENCY_TABLE="+s.idemTable, "LOG_LEVEL=INFO", jwtauth.KeyFileEnv+"="+keyFile,
+		// The conformance table's in-progress conflict (409 while the first
+		// attempt holds the key) is Lease mode's answer; in the default
+		// Optimistic mode concurrent duplicates get the winner's answer
+		// (the reliability suite runs both modes through serve).
+		"IDEMPOTENCY_MODE=lease")
 	stderr, err := s.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

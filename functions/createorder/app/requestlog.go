@@ -23,8 +23,12 @@ type requestStats struct {
 	mu         sync.Mutex
 	outcome    idemhttp.Outcome
 	outcomeErr error
-	events     map[idem.EventKind]int
+	events     [maxEventKind + 1]int // by idem.EventKind; kinds beyond are not counted
 }
+
+// maxEventKind bounds the idem.EventKind values counted per request (the
+// kinds are small consecutive integers).
+const maxEventKind = 15
 
 type statsKey struct{}
 
@@ -35,7 +39,7 @@ func statsFrom(ctx context.Context) *requestStats {
 
 // countEvent is the guard's Observer.
 func countEvent(ctx context.Context, e idem.Event) {
-	if s := statsFrom(ctx); s != nil {
+	if s := statsFrom(ctx); s != nil && e.Kind >= 0 && e.Kind <= maxEventKind {
 		s.mu.Lock()
 		s.events[e.Kind]++
 		s.mu.Unlock()
@@ -86,13 +90,23 @@ type emfMetadata struct {
 	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
 }
 
-var emfMetrics = func() []emfMetric {
+// emfDirectives is the CloudWatchMetrics member of every line's "_aws"
+// object, the same on every line.
+var emfDirectives = func() []emfDirective {
 	m := make([]emfMetric, len(metricNames))
 	for i, n := range metricNames {
 		m[i] = emfMetric{Name: n.name, Unit: "Count"}
 	}
-	return m
+	return []emfDirective{{Namespace: metricsNamespace, Dimensions: [][]string{{"Service"}}, Metrics: m}}
 }()
+
+// attrBuffers holds the attribute slices of log lines: slog copies a
+// line's attributes into its Record, so a slice can be reused once
+// LogAttrs returned.
+var attrBuffers = sync.Pool{New: func() any {
+	b := make([]slog.Attr, 0, 16+len(metricNames))
+	return &b
+}}
 
 // serviceName is the metrics dimension: the Lambda function's name, or
 // "orderservice" outside Lambda.
@@ -131,14 +145,15 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		stats := &requestStats{events: map[idem.EventKind]int{}}
+		stats := &requestStats{}
 		r = r.WithContext(context.WithValue(r.Context(), statsKey{}, stats))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
 
 		stats.mu.Lock()
 		defer stats.mu.Unlock()
-		attrs := make([]slog.Attr, 0, 16+len(metricNames))
+		buf := attrBuffers.Get().(*[]slog.Attr)
+		attrs := (*buf)[:0]
 		if lc, ok := lambdacontext.FromContext(r.Context()); ok {
 			attrs = append(attrs, slog.String("request_id", lc.AwsRequestID))
 		}
@@ -160,12 +175,7 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("error", stats.outcomeErr.Error()))
 		}
 		attrs = append(attrs,
-			slog.Any("_aws", emfMetadata{
-				Timestamp: time.Now().UnixMilli(),
-				CloudWatchMetrics: []emfDirective{{
-					Namespace: metricsNamespace, Dimensions: [][]string{{"Service"}}, Metrics: emfMetrics,
-				}},
-			}),
+			slog.Any("_aws", &emfMetadata{Timestamp: time.Now().UnixMilli(), CloudWatchMetrics: emfDirectives}),
 			slog.String("Service", serviceName),
 		)
 		for _, m := range metricNames {
@@ -176,6 +186,9 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 			level = slog.LevelError
 		}
 		logger.LogAttrs(r.Context(), level, "request", attrs...)
+		clear(attrs) // drop references to this request's strings
+		*buf = attrs[:0]
+		attrBuffers.Put(buf)
 	})
 }
 

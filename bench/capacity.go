@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// awsItemSize is an item's size as DynamoDB bills it: attribute names plus
+// values; strings and binaries their length in bytes; numbers about one
+// byte per two significant digits plus one; booleans and nulls one byte;
+// maps and lists 3 bytes plus one per element, plus their elements (and a
+// map's names).
+func awsItemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + awsValueSize(v)
+	}
+	return n
+}
+
+func awsValueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return numberSize(v.Value)
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
+		return 1
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, s := range v.Value {
+			n += len(s)
+		}
+		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, s := range v.Value {
+			n += numberSize(s)
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, b := range v.Value {
+			n += len(b)
+		}
+		return n
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + awsValueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + awsValueSize(e)
+		}
+		return n
+	}
+	return 0
+}
+
+// numberSize is DynamoDB's size of a number: one byte per two
+// significant digits (leading and trailing zeros do not count), plus one.
+func numberSize(s string) int {
+	s = strings.TrimPrefix(s, "-")
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		s = s[:i]
+	}
+	d := strings.Trim(strings.ReplaceAll(s, ".", ""), "0")
+	return (len(d)+1)/2 + 1
+}
+
+// units is the write (or strongly consistent read) units of an item of size
+// bytes: one per started KB, at least one.
+func units(size int) int { return max(1, (size+1023)/1024) }
+
+// itemSizes are the sizes of the items each protocol writes, measured on
+// items the side-by-side phase stored.
+type itemSizes struct {
+	order, record, recordInProgress       int // ours: order item, COMPLETED record, IN_PROGRESS record
+	ptOrder, ptRecord, ptRecordInProgress int // the Powertools peer's
+	recordID                              int // ours: the id attribute of a record (name and value)
+	ok                                    bool
+}
+
+// storedSizes reads one stored order and one COMPLETED record of ours
+// (lease mode's tables) and of the Powertools peer, and measures them; the
+// IN_PROGRESS sizes are the COMPLETED record without the response (and for
+// ours with its lease_until, as acquire writes it).
+func storedSizes(ctx context.Context, api *dynamodb.Client, t benchTables) (itemSizes, error) {
+	var s itemSizes
+	one := func(table string) (map[string]types.AttributeValue, error) {
+		out, err := api.Scan(ctx, &dynamodb.ScanInput{TableName: aws.String(table), Limit: aws.Int32(1)})
+		if err != nil {
+			return nil, err
+		}
+		if len(out.Items) == 0 {
+			return nil, fmt.Errorf("table %s is empty", table)
+		}
+		return out.Items[0], nil
+	}
+	lease := t.sbs["lease"]
+	order, err := one(lease.OrdersTable)
+	if err != nil {
+		return s, err
+	}
+	rec, err := one(lease.IdempotencyTable)
+	if err != nil {
+		return s, err
+	}
+	s.order, s.record = awsItemSize(order), awsItemSize(rec)
+	s.recordID = len("id") + awsValueSize(rec["id"])
+	ip := without(rec, "data", "encoding")
+	ip["lease_until"] = &types.AttributeValueMemberN{Value: "1796221985353"}
+	ip["status"] = &types.AttributeValueMemberS{Value: "IN_PROGRESS"}
+	s.recordInProgress = awsItemSize(ip)
+	pt, ok := t.sbs["powertools"]
+	if ok {
+		if order, err := one(pt.OrdersTable); err == nil {
+			if rec, err := one(pt.IdempotencyTable); err == nil {
+				s.ptOrder, s.ptRecord = awsItemSize(order), awsItemSize(rec)
+				ip := without(rec, "data")
+				ip["status"] = &types.AttributeValueMemberS{Value: "INPROGRESS"}
+				s.ptRecordInProgress = awsItemSize(ip)
+			}
+		}
+	}
+	s.ok = true
+	return s, nil
+}
+
+func without(item map[string]types.AttributeValue, names ...string) map[string]types.AttributeValue {
+	out := make(map[string]types.AttributeValue, len(item))
+	for k, v := range item {
+		out[k] = v
+	}
+	for _, n := range names {
+		delete(out, n)
+	}
+	return out
+}
+
+// wcuRow is one protocol's write units on AWS pricing terms (on-demand or
+// provisioned, standard table class): one unit per started KB of each item
+// written, the larger of its old and new size for an update, twice that for
+// a transactional write.
+type wcuRow struct {
+	what       string
+	calls      string
+	miss, hit  int
+	missDetail string
+	hitDetail  string
+}
+
+// wcuTable returns the rows for the sizes in s.
+func wcuTable(s itemSizes) []wcuRow {
+	o, r, ip := units(s.order), units(s.record), units(s.recordInProgress)
+	upd := units(max(s.record, s.recordInProgress))
+	rows := []wcuRow{
+		{what: sysLease, calls: "PutItem (IN_PROGRESS record); TransactWriteItems (Put order, Update record)",
+			miss: ip + 2*o + 2*upd, missDetail: fmt.Sprintf("%d + 2×%d + 2×%d", ip, o, upd),
+			hit: ip, hitDetail: fmt.Sprintf("failed conditional PutItem: %d", ip)},
+		{what: sysOptimistic, calls: "TransactWriteItems (Put order, Put COMPLETED record)",
+			miss: 2*o + 2*r, missDetail: fmt.Sprintf("2×%d + 2×%d", o, r),
+			hit: 2*o + 2*r, hitDetail: fmt.Sprintf("cancelled transaction, billed as written: 2×%d + 2×%d", o, r)},
+	}
+	if s.ptOrder > 0 {
+		pip, po := units(s.ptRecordInProgress), units(s.ptOrder)
+		pupd := units(max(s.ptRecord, s.ptRecordInProgress))
+		rows = append(rows, wcuRow{what: sysPowertools, calls: "PutItem (INPROGRESS record); PutItem (order); UpdateItem (COMPLETED)",
+			miss: pip + po + pupd, missDetail: fmt.Sprintf("%d + %d + %d", pip, po, pupd),
+			hit: pip, hitDetail: fmt.Sprintf("failed conditional PutItem: %d", pip)})
+	}
+	single := units(s.order + s.record - s.recordID)
+	rows = append(rows,
+		wcuRow{what: "single-item mode (the issue's idea; not built)", calls: "PutItem (order item carrying the record's attributes)",
+			miss: single, missDetail: fmt.Sprintf("%d (order + record attributes, %d B)", single, s.order+s.record-s.recordID),
+			hit: single, hitDetail: fmt.Sprintf("failed conditional PutItem: %d", single)},
+		wcuRow{what: sysFloorPut, calls: "PutItem (order)", miss: o, missDetail: fmt.Sprint(o), hit: o, hitDetail: "—"},
+	)
+	return rows
+}

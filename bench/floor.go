@@ -1,0 +1,271 @@
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
+	"github.com/parcelhq/orderservice/internal/orders"
+	"github.com/parcelhq/orderservice/internal/orders/orderstest"
+)
+
+// The floor servers: what a create costs when a server does nothing but the
+// DynamoDB calls of a protocol, behind the same HTTP contract (POST /orders
+// with an Idempotency-Key, 201 with the order as JSON).
+const (
+	floorPut        = "put"        // one conditional PutItem of the order item
+	floorLease      = "lease"      // the lease protocol's two calls
+	floorOptimistic = "optimistic" // the optimistic protocol's one transaction
+	// floorSingle is a prototype of the single-item mode issue 11 proposes:
+	// the order item carries the idempotency record (its id derived from the
+	// key, the body's fingerprint, the response, the key's expiry); one
+	// conditional PutItem whose ALL_OLD answers a duplicate. It answers
+	// retries (replay or 422) so that its hits can be measured too; it does
+	// not solve a key reused after retention (see BENCHMARKS.md).
+	floorSingle = "single"
+)
+
+var floorModes = []string{floorPut, floorLease, floorOptimistic, floorSingle}
+
+// floorServer holds what every request of a floor server shares: the order
+// item and the response body, made once from orderstest.JSON; a request only
+// puts a fresh id in them.
+type floorServer struct {
+	api          *dynamodb.Client
+	mode         string
+	orders, idem string
+	item         map[string]types.AttributeValue // the order item without its id
+	bodyHead     string                          // `{"order_id":"`
+	bodyTail     []byte                          // the rest of the order JSON after the id
+}
+
+// runFloor serves the floor of mode on a free 127.0.0.1 port until SIGTERM,
+// writing orders to ordersTable and records to idemTable (both made by the
+// bench), and prints "listening on http://ADDR" to stderr.
+func runFloor(mode, ordersTable, idemTable string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	api, err := ddb.NewClient(ctx)
+	if err != nil {
+		return err
+	}
+	req, err := orders.DecodeOrder([]byte(orderstest.JSON))
+	if err != nil {
+		return err
+	}
+	const idMark = "00000000000000000000000000000000"
+	o := orders.Book(idMark, req, time.Now())
+	item, err := attributevalue.MarshalMap(o)
+	if err != nil {
+		return err
+	}
+	body := string(orders.EncodeOrder(o))
+	head, tail, ok := strings.Cut(body, idMark)
+	if !ok {
+		return errors.New("floor: the order JSON does not hold its id")
+	}
+	f := &floorServer{api: api, mode: mode, orders: ordersTable, idem: idemTable, item: item, bodyHead: head, bodyTail: []byte(tail)}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(os.Stderr, "floor %s: listening on http://%s\n", mode, ln.Addr())
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (f *floorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost || r.URL.Path != "/orders" {
+		http.NotFound(w, r)
+		return
+	}
+	key := r.Header.Get(idemhttp.HeaderKey)
+	if f.mode == floorSingle {
+		f.serveSingle(w, r, key)
+		return
+	}
+	if _, err := io.Copy(io.Discard, io.LimitReader(r.Body, orders.MaxBodyBytes)); err != nil || key == "" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	id, err := orders.NewID()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	body := make([]byte, 0, len(f.bodyHead)+len(id)+len(f.bodyTail))
+	body = append(append(append(body, f.bodyHead...), id...), f.bodyTail...)
+	if err := f.create(r.Context(), key, id, body); err != nil {
+		var ccf *types.ConditionalCheckFailedException
+		var tce *types.TransactionCanceledException
+		if errors.As(err, &ccf) || errors.As(err, &tce) {
+			http.Error(w, "conflict", http.StatusConflict)
+			return
+		}
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Location", "/orders/"+id)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(body)
+}
+
+// create makes the DynamoDB calls of f's protocol for one order: the same
+// items the service writes (the order item as orders.Store writes it; a
+// record keyed by the SHA-256 of the key, holding the response), with the
+// conditions the protocol needs and nothing else.
+func (f *floorServer) create(ctx context.Context, key, id string, body []byte) error {
+	item := maps.Clone(f.item)
+	item["order_id"] = &types.AttributeValueMemberS{Value: id}
+	putOrder := &types.Put{
+		TableName: aws.String(f.orders), Item: item,
+		ConditionExpression: aws.String("attribute_not_exists(order_id)"),
+	}
+	sum := sha256.Sum256([]byte(key))
+	rid := &types.AttributeValueMemberS{Value: hex.EncodeToString(sum[:])}
+	now := time.Now()
+	exp := &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(24*time.Hour).Unix(), 10)}
+	owner := &types.AttributeValueMemberS{Value: id}
+	switch f.mode {
+	case floorPut:
+		_, err := f.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: putOrder.TableName, Item: putOrder.Item, ConditionExpression: putOrder.ConditionExpression,
+		})
+		return err
+	case floorLease:
+		_, err := f.api.PutItem(ctx, &dynamodb.PutItemInput{
+			TableName: aws.String(f.idem),
+			Item: map[string]types.AttributeValue{
+				"id": rid, "status": &types.AttributeValueMemberS{Value: "IN_PROGRESS"}, "owner": owner,
+				"lease_until": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(10*time.Second).UnixMilli(), 10)},
+				"expires_at":  exp,
+			},
+			ConditionExpression: aws.String("attribute_not_exists(id)"),
+		})
+		if err != nil {
+			return err
+		}
+		_, err = f.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: putOrder},
+			{Update: &types.Update{
+				TableName: aws.String(f.idem), Key: map[string]types.AttributeValue{"id": rid},
+				UpdateExpression:         aws.String("SET #s = :c, #d = :d REMOVE lease_until"),
+				ConditionExpression:      aws.String("#o = :o"),
+				ExpressionAttributeNames: map[string]string{"#s": "status", "#d": "data", "#o": "owner"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":c": &types.AttributeValueMemberS{Value: "COMPLETED"}, ":d": &types.AttributeValueMemberB{Value: body}, ":o": owner,
+				},
+			}},
+		}})
+		return err
+	case floorOptimistic:
+		_, err := f.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+			{Put: putOrder},
+			{Put: &types.Put{
+				TableName: aws.String(f.idem),
+				Item: map[string]types.AttributeValue{
+					"id": rid, "status": &types.AttributeValueMemberS{Value: "COMPLETED"}, "owner": owner,
+					"data": &types.AttributeValueMemberB{Value: body}, "expires_at": exp,
+				},
+				ConditionExpression: aws.String("attribute_not_exists(id)"),
+			}},
+		}})
+		return err
+	}
+	return fmt.Errorf("floor: unknown mode %q", f.mode)
+}
+
+// serveSingle is the floorSingle protocol: the order id is derived from the
+// key, so a retry addresses the same item; one PutItem conditioned on "no
+// such order, or its key expired", asking for ALL_OLD when it fails, so a
+// duplicate learns the stored order, fingerprint and response in the same
+// round trip.
+func (f *floorServer) serveSingle(w http.ResponseWriter, r *http.Request, key string) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, orders.MaxBodyBytes))
+	if err != nil || key == "" {
+		http.Error(w, "bad request", http.StatusBadRequest)
+		return
+	}
+	sum := sha256.Sum256([]byte("order|" + key))
+	id := "ord_" + singleIDEncoding.EncodeToString(sum[:16])
+	fp := sha256.Sum256(body)
+	resp := make([]byte, 0, len(f.bodyHead)+len(id)+len(f.bodyTail))
+	resp = append(append(append(resp, f.bodyHead...), id...), f.bodyTail...)
+	now := time.Now()
+	item := maps.Clone(f.item)
+	item["order_id"] = &types.AttributeValueMemberS{Value: id}
+	item["idem_fingerprint"] = &types.AttributeValueMemberS{Value: hex.EncodeToString(fp[:])}
+	item["idem_data"] = &types.AttributeValueMemberB{Value: resp}
+	item["idem_expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(24*time.Hour).Unix(), 10)}
+	_, err = f.api.PutItem(r.Context(), &dynamodb.PutItemInput{
+		TableName: aws.String(f.orders), Item: item,
+		ConditionExpression:                 aws.String("attribute_not_exists(order_id) OR idem_expires_at < :now"),
+		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
+	})
+	var ccf *types.ConditionalCheckFailedException
+	switch {
+	case errors.As(err, &ccf):
+		if str(ccf.Item["idem_fingerprint"]) != hex.EncodeToString(fp[:]) {
+			http.Error(w, "key reused", http.StatusUnprocessableEntity)
+			return
+		}
+		old, _ := ccf.Item["idem_data"].(*types.AttributeValueMemberB)
+		if old == nil {
+			http.Error(w, "no stored response", http.StatusInternalServerError)
+			return
+		}
+		resp = old.Value
+		w.Header().Set("Idempotent-Replayed", "true")
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(resp)))
+	h.Set("Location", "/orders/"+id)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write(resp)
+}
+
+var singleIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+func str(v types.AttributeValue) string {
+	if s, ok := v.(*types.AttributeValueMemberS); ok {
+		return s.Value
+	}
+	return ""
+}

@@ -1,0 +1,326 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/idem"
+)
+
+// median returns the median of xs (the mean of the middle two for an even
+// count), 0 for none.
+func median[T time.Duration | float64](xs []T) T {
+	if len(xs) == 0 {
+		return 0
+	}
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// passRatio is a figure of one system over another's: the ratio of their
+// medians over the passes, and the lowest and highest ratio of the same
+// pass. ok is false when a denominator is missing or zero.
+type passRatio struct {
+	mid, lo, hi float64
+	ok          bool
+}
+
+func ratios[T time.Duration | float64](num, den []T) passRatio {
+	m := median(den)
+	if m == 0 || len(num) == 0 {
+		return passRatio{}
+	}
+	r := passRatio{mid: float64(median(num)) / float64(m), lo: 1e18, hi: -1, ok: true}
+	for i := range min(len(num), len(den)) {
+		if den[i] == 0 {
+			continue
+		}
+		x := float64(num[i]) / float64(den[i])
+		r.lo, r.hi = min(r.lo, x), max(r.hi, x)
+	}
+	if r.hi < 0 {
+		r.lo, r.hi = r.mid, r.mid
+	}
+	return r
+}
+
+func (r passRatio) String() string {
+	if !r.ok {
+		return "—"
+	}
+	if fmt.Sprintf("%.2f", r.lo) == fmt.Sprintf("%.2f", r.hi) {
+		return fmt.Sprintf("%.2f×", r.mid)
+	}
+	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r.mid, r.lo, r.hi)
+}
+
+// goal is one row of the goal table: a ratio and its bound.
+type goal struct {
+	name    string
+	target  string
+	atMost  bool // met when the ratio is at most bound, else at least
+	bound   float64
+	byMode  map[string]passRatio // sysLease / sysOptimistic
+	explain string
+}
+
+func (g goal) met(r passRatio) string {
+	switch {
+	case !r.ok:
+		return "not measured"
+	case g.atMost && r.mid <= g.bound, !g.atMost && r.mid >= g.bound:
+		return "**met**"
+	}
+	return "**not met**"
+}
+
+func msD(d time.Duration) string { return ms(d) }
+
+// sideBySideMarkdown writes the side-by-side sections: the goals, the
+// figures of every system, and the write units on AWS terms.
+func (r report) sideBySideMarkdown(p func(string, ...any)) {
+	sb := r.sbs
+	if len(sb.order) == 0 {
+		return
+	}
+	defName := sysLease
+	if app.DefaultMode == idem.Optimistic {
+		defName = sysOptimistic
+	}
+	pt := sb.systems[sysPowertools]
+	get := func(n string) *sysResult {
+		if s, ok := sb.systems[n]; ok {
+			return s
+		}
+		return &sysResult{rps: map[int][]float64{}, loadCPU: map[int][]time.Duration{}, loadJVM: map[int][]time.Duration{}}
+	}
+	if pt == nil {
+		pt = get("")
+	}
+	lvl := func(c int) int {
+		if slices.Contains(sb.levels, c) {
+			return c
+		}
+		return -1
+	}
+
+	p("## Side by side: ours, the Powertools peer, the floor\n\n")
+	p("Every system is a server process of its own behind the same HTTP contract (POST /orders with an Idempotency-Key,\n")
+	p("201 with the order as JSON, the stored answer replayed to a retry), on the same DynamoDB Local, driven by the same\n")
+	p("load generator over kept-alive connections, on tables of its own:\n\n")
+	p("- **ours**: the real `local/serve` binary (`make local`: the Lambda handler behind `local/apigw`'s API Gateway\n")
+	p("  emulation), in each mode; the default mode is **%s** (`app.DefaultMode`, template.yaml's IdempotencyMode).\n", app.DefaultMode)
+	p("- **Powertools-TS 2.35**: `bench/powertools/server.mjs`, Powertools for AWS Lambda (TypeScript) idempotency 2.35\n")
+	p("  with its DynamoDB persistence layer (key from the header, body hash validated, no local cache) around a function\n")
+	p("  that validates, prices and puts one order item: three single-item writes per create.\n")
+	p("- **floors**: this program re-executed with `-floor`: a net/http server that makes only the DynamoDB calls of a\n")
+	p("  protocol with the same items (the order item as orders.Store writes it, a record holding the response), and\n")
+	p("  answers with a prepared body: no validation, no fingerprint, no log, no API Gateway emulation.\n\n")
+	p("Order of work, ABBA: the systems run one after the other in a pass, forwards in odd passes and backwards in even\n")
+	p("ones (%d passes, load average at each pass's start: %s), so a drift in the machine's load falls on all alike. In\n", sb.passes, strings.Join(sb.loadBetween, "; "))
+	p("each pass every system gets, one system after the other: misses at c=1 (fresh keys), then the same requests again,\n")
+	p("one by one, to a SECOND process of the same system (another execution environment: our in-process cache cannot\n")
+	p("answer, so these are uncached hits; each answer is checked to be the first request's order); then every system gets\n")
+	p("misses at c=%s in turn. CPU time is utime+stime of the server\n", joinInts(sb.levels, ", then every system at c="))
+	if sb.jvm {
+		p("process and of DynamoDB Local's JVM from /proc/PID/stat (10 ms ticks) before and after each run, divided by the\n")
+	} else {
+		p("process from /proc/PID/stat (10 ms ticks; DynamoDB Local's JVM was not found on this machine, so its CPU is not\n")
+		p("accounted) before and after each run, divided by the\n")
+	}
+	p("201 answers of the run. A figure is the median over the passes; a ratio is of medians, with in brackets the\n")
+	p("lowest and highest ratio within one pass.\n\n")
+
+	// Goals.
+	cpuFloor := func(sys string, jvm bool) passRatio {
+		s, f := get(sys), get(floorOf[sys])
+		if jvm {
+			return ratios(s.missJVM, f.missJVM)
+		}
+		return ratios(s.missCPU, f.missCPU)
+	}
+	goals := []goal{
+		{name: "miss p50, c=1, ÷ Powertools-TS", target: "≤ 0.50×", atMost: true, bound: 0.5},
+		{name: fmt.Sprintf("creates/s at c=%d ÷ Powertools-TS", 8), target: "≥ 1.50×", bound: 1.5},
+		{name: fmt.Sprintf("creates/s at c=%d ÷ Powertools-TS", 32), target: "≥ 1.50×", bound: 1.5},
+		{name: "hit from another execution environment (uncached), p50, ÷ Powertools-TS's hit", target: "≤ 0.50×", atMost: true, bound: 0.5},
+		{name: "server CPU per create, c=1, ÷ the floor server making the same DynamoDB calls", target: "≤ 1.20×", atMost: true, bound: 1.2},
+		{name: "DynamoDB Local JVM CPU per create, c=1, ÷ the floor server's for the same calls", target: "≤ 1.20×", atMost: true, bound: 1.2},
+	}
+	for i := range goals {
+		goals[i].byMode = map[string]passRatio{}
+		for _, m := range []string{sysLease, sysOptimistic} {
+			s := get(m)
+			var x passRatio
+			switch i {
+			case 0:
+				x = ratios(s.missP50, pt.missP50)
+			case 1:
+				x = ratios(s.rps[lvl(8)], pt.rps[lvl(8)])
+			case 2:
+				x = ratios(s.rps[lvl(32)], pt.rps[lvl(32)])
+			case 3:
+				x = ratios(s.hitP50, pt.hitP50)
+			case 4:
+				x = cpuFloor(m, false)
+			case 5:
+				if sb.jvm {
+					x = cpuFloor(m, true)
+				}
+			}
+			goals[i].byMode[m] = x
+		}
+	}
+	p("### Goals (issue 11), this run\n\n")
+	p("| goal | target | ours, lease | ours, optimistic | default (%s) |\n|---|---|---:|---:|---|\n", app.DefaultMode)
+	for _, g := range goals {
+		p("| %s | %s | %s | %s | %s |\n", g.name, g.target, g.byMode[sysLease], g.byMode[sysOptimistic], g.met(g.byMode[defName]))
+	}
+	in := r.inproc
+	protocol := map[string]struct {
+		kind string
+		want int64
+	}{sysLease: {kLeaseMiss, 2}, sysOptimistic: {kOptMiss, 1}}
+	var cells []string
+	defMet := "not measured"
+	for _, m := range []string{sysLease, sysOptimistic} {
+		pr := protocol[m]
+		c, n := in.calls[pr.kind], len(in.samples[pr.kind])
+		cells = append(cells, perRequest(c.total(), n)+" (protocol: "+fmt.Sprint(pr.want)+")")
+		if m == defName && n > 0 {
+			defMet = "**not met**"
+			if c.total() == pr.want*int64(n) {
+				defMet = "**met**"
+			}
+		}
+	}
+	p("| DynamoDB calls per create (in-process count) = what the protocol needs | equal | %s | %s | %s |\n\n", cells[0], cells[1], defMet)
+
+	// Figures.
+	p("### Figures per system (medians over the passes)\n\n")
+	p("| system | miss p50 | miss p99 | uncached hit p50 | hit p99 |")
+	for _, c := range sb.levels {
+		p(" creates/s c=%d |", c)
+	}
+	p(" server CPU / create, c=1 | JVM CPU / create, c=1 | server CPU / hit | JVM CPU / hit |")
+	for _, c := range sb.levels {
+		p(" server + JVM CPU / create, c=%d |", c)
+	}
+	p(" 201s | failed |\n|---|---:|---:|---:|---:|")
+	for range sb.levels {
+		p("---:|")
+	}
+	p("---:|---:|---:|---:|")
+	for range sb.levels {
+		p("---:|")
+	}
+	p("---:|---:|\n")
+	dash := func(xs []time.Duration) string {
+		if len(xs) == 0 {
+			return "—"
+		}
+		return msD(median(xs))
+	}
+	jvmCell := func(xs []time.Duration) string {
+		if !sb.jvm {
+			return "—"
+		}
+		return dash(xs)
+	}
+	var fails []string
+	for _, name := range sb.order {
+		s := sb.systems[name]
+		p("| %s | %s | %s | %s | %s |", name, dash(s.missP50), dash(s.missP99), dash(s.hitP50), dash(s.hitP99))
+		for _, c := range sb.levels {
+			p(" **%.0f** |", median(s.rps[c]))
+		}
+		p(" %s | %s | %s | %s |", dash(s.missCPU), jvmCell(s.missJVM), dash(s.hitCPU), jvmCell(s.hitJVM))
+		for _, c := range sb.levels {
+			if sb.jvm {
+				p(" %s + %s |", dash(s.loadCPU[c]), dash(s.loadJVM[c]))
+			} else {
+				p(" %s |", dash(s.loadCPU[c]))
+			}
+		}
+		p(" %d | %d |\n", s.ok, s.failed)
+		if s.failed > 0 {
+			fails = append(fails, name+": "+s.firstErr)
+		}
+	}
+	if len(fails) > 0 {
+		p("\nFirst failure per system: %s\n", strings.Join(fails, "; "))
+	}
+	p("\n")
+
+	if pt.name != "" {
+		p("### Ratios to Powertools-TS (median of passes; lowest–highest within one pass)\n\n")
+		p("| system | miss p50 | uncached hit p50 |")
+		for _, c := range sb.levels {
+			p(" creates/s c=%d |", c)
+		}
+		p(" server CPU / create, c=1 | JVM CPU / create, c=1 |\n|---|---:|---:|")
+		for range sb.levels {
+			p("---:|")
+		}
+		p("---:|---:|\n")
+		for _, name := range sb.order {
+			s := sb.systems[name]
+			p("| %s | %s | %s |", name, ratios(s.missP50, pt.missP50), ratios(s.hitP50, pt.hitP50))
+			for _, c := range sb.levels {
+				p(" %s |", ratios(s.rps[c], pt.rps[c]))
+			}
+			jr := passRatio{}
+			if sb.jvm {
+				jr = ratios(s.missJVM, pt.missJVM)
+			}
+			p(" %s | %s |\n", ratios(s.missCPU, pt.missCPU), jr)
+		}
+		p("\n")
+	}
+
+	if _, ok := sb.systems[sysSingle]; ok {
+		p("### The single-item mode, prototyped\n\n")
+		p("\"%s\" is the idea of issue 11 built only as far as a floor server (`-floor single`): the order id is\n", sysSingle)
+		p("derived from the key, and one PutItem writes the order item carrying the record's attributes (fingerprint,\n")
+		p("stored response, key expiry), conditioned on \"no such order, or its key expired\", with ALL_OLD answering a\n")
+		p("duplicate (replay, or 422 on another fingerprint). Atomic because it is one item; one round trip for a miss and\n")
+		p("for a hit, no transaction. Not solved, so not a mode of the guard yet: a key reused after retention (its derived\n")
+		p("order id is taken by the old order, which must be kept), GET of such an order (the record's attributes must not\n")
+		p("leak into it), and keeping internal/orders free of idempotency (the guard, not orders, must add the attributes).\n\n")
+	}
+
+	// Write units on AWS terms.
+	if r.sizes.ok {
+		z := r.sizes
+		p("## Write units per order on AWS pricing terms\n\n")
+		p("Computed, not measured on AWS: DynamoDB bills one write unit per started KB of each item written (the larger of\n")
+		p("its old and new size for an update) and TWO per KB for an item written in a transaction. Item sizes are those of\n")
+		p("items this run stored (attribute names plus values, as DynamoDB counts them): our order %d B, our COMPLETED\n", z.order)
+		p("record %d B, IN_PROGRESS record %d B", z.record, z.recordInProgress)
+		if z.ptOrder > 0 {
+			p("; the Powertools peer's order %d B, COMPLETED record %d B, INPROGRESS record %d B", z.ptOrder, z.ptRecord, z.ptRecordInProgress)
+		}
+		p(".\nA failed conditional write is billed like a successful one; a cancelled transaction is counted here as billed\n")
+		p("for what it would have written (an upper bound: AWS does not publish the charge of a cancelled transaction).\n\n")
+		p("| protocol | calls per create | write units per create (miss) | per uncached hit |\n|---|---|---:|---:|\n")
+		for _, w := range wcuTable(z) {
+			p("| %s | %s | **%d** = %s | %d (%s) |\n", w.what, w.calls, w.miss, w.missDetail, w.hit, w.hitDetail)
+		}
+		p("\n")
+	}
+}
+
+func joinInts(xs []int, sep string) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprint(x))
+	}
+	return strings.Join(s, sep)
+}
