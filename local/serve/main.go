@@ -106,7 +106,7 @@ func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration, keyP
 	}
 	gw := apigw.Options{Routes: app.RouteKeys(), Timeout: timeout, Logger: logger}
 	if cfg.AuthMode == app.AuthJWT {
-		if gw.Authorize, err = jwtAuthorizer(keyPath, templatePath, logger); err != nil {
+		if gw.Authorize, err = jwtauth.GatewayAuthorizer(keyPath, templatePath, logger); err != nil {
 			return err
 		}
 	}
