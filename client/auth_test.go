@@ -27,16 +27,21 @@ func TestAuthRefusalsAreNotRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	const (
+		unauthorized = "the API did not accept the bearer token"
+		noScope      = "the bearer token lacks the scope this request needs (orders/create)"
+	)
 	for _, tc := range []struct {
 		name   string
 		token  string
 		status int
 		detail string
+		says   string
 	}{
-		{"a create without a token is refused with 401, once", "", 401, "Unauthorized"},
-		{"a create with a token that is not a JWT is refused with 401, once", "not-a-jwt", 401, "Unauthorized"},
-		{"a create with a token of another issuer's key is refused with 401, once", foreignToken(t), 401, "Unauthorized"},
-		{"a create with a token without orders/create is refused with 403, once", api.Token(t, "alice", "orders/read"), 403, "Forbidden"},
+		{"a create without a token is refused with 401, once", "", 401, "Unauthorized", unauthorized},
+		{"a create with a token that is not a JWT is refused with 401, once", "not-a-jwt", 401, "Unauthorized", unauthorized},
+		{"a create with a token of another issuer's key is refused with 401, once", foreignToken(t), 401, "Unauthorized", unauthorized},
+		{"a create with a token without orders/create is refused with 403, once", api.Token(t, "alice", "orders/read"), 403, "Forbidden", noScope},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -50,8 +55,8 @@ func TestAuthRefusalsAreNotRetried(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Key == "" || !strings.Contains(err.Error(), ce.Key) {
 				t.Errorf("%v does not name the key it was sent with", err)
 			}
-			if msg := err.Error(); !strings.Contains(msg, "not retryable") || !strings.Contains(msg, strconv.Itoa(tc.status)) {
-				t.Errorf("message %q does not say the %d is not retryable", msg, tc.status)
+			if msg := err.Error(); !strings.Contains(msg, "not retryable: "+tc.says) || !strings.Contains(msg, strconv.Itoa(tc.status)) {
+				t.Errorf("message %q does not say the %d is not retryable and %q", msg, tc.status, tc.says)
 			}
 			wantAttempts(t, p, tag, 1)
 			for id, d := range api.Orders(t) {

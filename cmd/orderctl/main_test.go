@@ -210,9 +210,9 @@ func TestCreate(t *testing.T) {
 	for _, tc := range []struct {
 		name, token, want string
 	}{
-		{"without a token the gateway's 401 exits 3", "", "401"},
-		{"with a token the API did not issue the gateway's 401 exits 3", "not-a-jwt", "401"},
-		{"with a token without orders/create the gateway's 403 exits 3", g.api.Token(t, "orderctl", "orders/read"), "403"},
+		{"without a token the gateway's 401 exits 3", "", "get a new token: 401"},
+		{"with a token the API did not issue the gateway's 401 exits 3", "not-a-jwt", "get a new token: 401"},
+		{"with a token without orders/create the gateway's 403 exits 3", g.api.Token(t, "orderctl", "orders/read"), "(orders/create); use a token with it: 403"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
