@@ -369,6 +369,9 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 func parseError(a answer, now time.Time) *Error {
 	e := &Error{Status: a.status, Replayed: a.header.Get("Idempotent-Replayed") == "true"}
 	e.RetryAfter, _ = parseRetryAfter(a.header.Get("Retry-After"), now)
+	if a.status == http.StatusUnauthorized || a.status == http.StatusForbidden {
+		e.Challenge = a.header.Get("WWW-Authenticate")
+	}
 	mt, _, _ := mime.ParseMediaType(a.header.Get("Content-Type"))
 	var doc struct {
 		Type     string       `json:"type"`

@@ -21,8 +21,14 @@ import (
 // timeout of 1 s (which the slow-answer and late-request faults each cost
 // once), and attempts to spare for the spurious timeouts of a loaded
 // machine. The API's own Retry-After (1 s on 409 and 503) is honoured as is.
-func testOptions() client.Options {
+// Every request carries token (from apitest.API.Token), none when it is "".
+func testOptions(token string) client.Options {
+	var src func(context.Context) (string, error)
+	if token != "" {
+		src = client.StaticToken(token)
+	}
 	return client.Options{
+		Token:          src,
 		MaxAttempts:    20,
 		AttemptTimeout: time.Second,
 		BaseDelay:      2 * time.Millisecond,
@@ -32,8 +38,8 @@ func testOptions() client.Options {
 
 // exactOptions is testOptions with an attempt timeout no loaded machine
 // reaches, for tests that count attempts exactly.
-func exactOptions() client.Options {
-	o := testOptions()
+func exactOptions(token string) client.Options {
+	o := testOptions(token)
 	o.AttemptTimeout = 15 * time.Second
 	return o
 }
@@ -143,7 +149,7 @@ func TestCreateThroughFaults(t *testing.T) {
 			t.Run(s.name, func(t *testing.T) {
 				t.Parallel()
 				var retries []client.Retry
-				o := testOptions()
+				o := testOptions(api.Token(t, "alice"))
 				o.OnRetry = func(r client.Retry) { retries = append(retries, r) }
 				got, err := newClient(t, p.URL, o).Create(callCtx(t), order(t, s.name))
 				if err != nil {
@@ -201,7 +207,7 @@ func TestCreateStorm(t *testing.T) {
 		}
 		return pass
 	})
-	c := newClient(t, p.URL, testOptions())
+	c := newClient(t, p.URL, testOptions(api.Token(t, "alice")))
 	var (
 		mu       sync.Mutex
 		created  = map[string]string{}
@@ -247,14 +253,14 @@ func TestResumeAfterACrash(t *testing.T) {
 		key := client.NewKey()
 		// The first process sends one attempt, which makes the order, and
 		// dies before it sees the answer.
-		o := testOptions()
+		o := testOptions(api.Token(t, "alice"))
 		o.MaxAttempts = 1
 		_, err := newClient(t, p.URL, o).CreateWithKey(callCtx(t), key, order(t, tag))
 		if !errors.Is(err, client.ErrGaveUp) {
 			t.Fatalf("first process: %v, want ErrGaveUp", err)
 		}
 		// The next one resumes with the stored key and request.
-		got, err := newClient(t, p.URL, testOptions()).CreateWithKey(callCtx(t), key, order(t, tag))
+		got, err := newClient(t, p.URL, testOptions(api.Token(t, "alice"))).CreateWithKey(callCtx(t), key, order(t, tag))
 		if err != nil {
 			t.Fatalf("resume: %v", err)
 		}
@@ -268,14 +274,14 @@ func TestResumeAfterACrash(t *testing.T) {
 	t.Run("the key of a create that gave up resumes it", func(t *testing.T) {
 		t.Parallel()
 		const tag = "resume-from-error"
-		o := testOptions()
+		o := testOptions(api.Token(t, "alice"))
 		o.MaxAttempts = 1
 		_, err := newClient(t, p.URL, o).Create(callCtx(t), order(t, tag))
 		var ce *client.CallError
 		if !errors.As(err, &ce) || !errors.Is(err, client.ErrGaveUp) || ce.Key == "" || !ce.OwnKey {
 			t.Fatalf("Create: %v, want a *CallError with ErrGaveUp and the key", err)
 		}
-		got, err := newClient(t, p.URL, testOptions()).CreateWithKey(callCtx(t), ce.Key, order(t, tag))
+		got, err := newClient(t, p.URL, testOptions(api.Token(t, "alice"))).CreateWithKey(callCtx(t), ce.Key, order(t, tag))
 		if err != nil || !got.Replayed {
 			t.Fatalf("resume: %+v, %v; want the replay", got, err)
 		}
@@ -294,7 +300,7 @@ func TestResumeAfterACrash(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				results[i], errs[i] = newClient(t, p.URL, testOptions()).CreateWithKey(callCtx(t), key, order(t, tag))
+				results[i], errs[i] = newClient(t, p.URL, testOptions(api.Token(t, "alice"))).CreateWithKey(callCtx(t), key, order(t, tag))
 			}()
 		}
 		wg.Wait()

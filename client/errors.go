@@ -79,6 +79,20 @@ type Error struct {
 	Replayed bool
 	// RetryAfter is the Retry-After of the answer, 0 when it had none.
 	RetryAfter time.Duration
+	// Challenge is the WWW-Authenticate of a 401 or 403 (API Gateway's JWT
+	// authorizer names the scope a token lacks there), empty otherwise.
+	Challenge string
+}
+
+// RequiredScope returns the scope="..." of e's Challenge: the scopes the
+// route requires that the token did not have. Empty when it names none.
+func (e *Error) RequiredScope() string {
+	_, after, ok := strings.Cut(e.Challenge, `scope="`)
+	if !ok {
+		return ""
+	}
+	scope, _, _ := strings.Cut(after, `"`)
+	return scope
 }
 
 // FieldError names one invalid part of a request: Pointer is an RFC 6901
@@ -171,6 +185,15 @@ func (e *CallError) Error() string {
 		b.WriteString(": not retryable: the server says the key this client made for this order was first used with a different request, and did not run this one")
 	case errors.Is(e.Err, ErrKeyReused):
 		b.WriteString(": not retryable: the key was already used for a different request, and this one was not run; a new order needs a new key")
+	case e.Reason == ErrNotRetryable && gatewayStatus(e.Err) == http.StatusUnauthorized:
+		b.WriteString(": not retryable: the API did not accept the bearer token (none was sent, or it is invalid or expired); get a new token")
+	case e.Reason == ErrNotRetryable && gatewayStatus(e.Err) == http.StatusForbidden:
+		b.WriteString(": not retryable: the bearer token lacks the scope this request needs")
+		var apiErr *Error
+		if errors.As(e.Err, &apiErr) && apiErr.RequiredScope() != "" {
+			b.WriteString(" (" + apiErr.RequiredScope() + ")")
+		}
+		b.WriteString("; use a token with it")
 	case e.Reason == ErrGaveUp:
 		plural := "s"
 		if e.Attempts == 1 {
@@ -187,6 +210,17 @@ func (e *CallError) Error() string {
 		b.WriteString("; the order may or may not exist: retry with the same key to find out")
 	}
 	return b.String()
+}
+
+// gatewayStatus returns the status of err's *Error when it is an answer of
+// the gateway itself (no problem type), such as its authorizer's 401 and
+// 403; 0 otherwise.
+func gatewayStatus(err error) int {
+	var apiErr *Error
+	if errors.As(err, &apiErr) && apiErr.Type == "" {
+		return apiErr.Status
+	}
+	return 0
 }
 
 // Unwrap returns Reason, Err and, when the context ended, its error.

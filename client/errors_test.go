@@ -31,8 +31,18 @@ func TestErrorMessagesNameTheCase(t *testing.T) {
 				Err: &Error{Status: 400, Type: TypeInvalidOrder, Title: "Invalid order", Errors: []FieldError{{Pointer: "/sender/address/postcode", Detail: "must be 4 digits"}}}},
 			[]string{"not retryable: 400 invalid-order: Invalid order (/sender/address/postcode: must be 4 digits)"}},
 		{"a gateway answer without a problem type shows its status and message",
+			&CallError{Op: "get order", Attempts: 1, Reason: ErrNotRetryable, Err: &Error{Status: 502, Title: "Bad Gateway", Detail: "Internal Server Error"}},
+			[]string{"get order: not retryable: 502: Bad Gateway: Internal Server Error"}},
+		{"the authorizer's 401 says the token was not accepted",
 			&CallError{Op: "get order", Attempts: 1, Reason: ErrNotRetryable, Err: &Error{Status: 401, Title: "Unauthorized", Detail: "Unauthorized"}},
-			[]string{"get order: not retryable: 401: Unauthorized: Unauthorized"}},
+			[]string{"get order: not retryable: the API did not accept the bearer token", "get a new token", "401: Unauthorized: Unauthorized"}},
+		{"the authorizer's 403 names the scope the token lacks",
+			&CallError{Op: "create order", Key: "k5", Attempts: 1, Reason: ErrNotRetryable, Err: &Error{Status: 403, Title: "Forbidden", Detail: "Forbidden",
+				Challenge: `Bearer scope="orders/create" error="insufficient_scope" error_description="the token does not have the required scope"`}},
+			[]string{"not retryable: the bearer token lacks the scope this request needs (orders/create); use a token with it", "403: Forbidden: Forbidden"}},
+		{"the function's own 403 is not taken for a scope",
+			&CallError{Op: "create order", Key: "k6", Attempts: 1, Reason: ErrNotRetryable, Err: &Error{Status: 403, Type: TypeCallerUnknown, Title: "Caller unknown"}},
+			[]string{"create order (Idempotency-Key k6): not retryable: 403 idempotency-caller-unknown: Caller unknown"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			msg := tc.err.Error()

@@ -29,7 +29,6 @@ const (
 	throttled   fault = "429 Retry-After: HTTP-date +2s" // an HTTP-date
 	lateRequest fault = "deliver the request late"       // hold it until the client gave up, then forward it anyway
 	// Answers that end a call, or a test:
-	unauthorized    fault = "gateway 401"
 	unavailableBare fault = "503 without Retry-After"
 	waitTooLong     fault = "503 Retry-After: 120"
 	tooLarge        fault = "500 idempotent-response-too-large"
@@ -54,6 +53,12 @@ type faultProxy struct {
 	tags     map[string][]attemptLog
 	keys     map[string]*keyLog
 	detached sync.WaitGroup
+	// inflight counts, per key, the requests forwarded to the API whose
+	// answer the proxy has not yet counted. An attempt the client gave up
+	// on can still be executing at the API when the retry is replayed its
+	// stored answer.
+	inflight map[string]int
+	answered *sync.Cond // on mu, broadcast when an inflight count drops
 }
 
 type attemptLog struct {
@@ -72,12 +77,14 @@ type keyLog struct {
 
 func newFaultProxy(t *testing.T, backend string, plan func(tag string, n int) fault) *faultProxy {
 	p := &faultProxy{
-		backend: backend,
-		plan:    plan,
-		hc:      &http.Client{Timeout: 30 * time.Second},
-		tags:    map[string][]attemptLog{},
-		keys:    map[string]*keyLog{},
+		backend:  backend,
+		plan:     plan,
+		hc:       &http.Client{Timeout: 30 * time.Second},
+		tags:     map[string][]attemptLog{},
+		keys:     map[string]*keyLog{},
+		inflight: map[string]int{},
 	}
+	p.answered = sync.NewCond(&p.mu)
 	srv := httptest.NewServer(p) // 127.0.0.1
 	p.URL = srv.URL
 	t.Cleanup(func() {
@@ -141,9 +148,6 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case throttled:
 		gateway(w, http.StatusTooManyRequests, time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat), `{"message":"Too Many Requests"}`)
 		return
-	case unauthorized:
-		gateway(w, http.StatusUnauthorized, "", `{"message":"Unauthorized"}`)
-		return
 	case tooLarge:
 		w.Header().Set("Content-Type", "application/problem+json")
 		w.WriteHeader(http.StatusInternalServerError)
@@ -202,6 +206,15 @@ type backendAnswer struct {
 // forward sends the request to the API, whatever the client does meanwhile,
 // and counts the creates it executed.
 func (p *faultProxy) forward(r *http.Request, key string, body []byte) (backendAnswer, error) {
+	p.mu.Lock()
+	p.inflight[key]++
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inflight[key]--
+		p.mu.Unlock()
+		p.answered.Broadcast()
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, p.backend+r.URL.RequestURI(), bytes.NewReader(body))
@@ -241,11 +254,15 @@ func (p *faultProxy) attempts(tag string) []attemptLog {
 }
 
 // keyLog returns what the proxy saw of key, once every late request has
-// been delivered.
+// been delivered and every request of key forwarded so far has been
+// answered.
 func (p *faultProxy) keyLog(key string) keyLog {
 	p.detached.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for p.inflight[key] > 0 {
+		p.answered.Wait()
+	}
 	return *p.key(key)
 }
 

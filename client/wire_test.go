@@ -22,6 +22,7 @@ import (
 func TestWireTypesRoundTripTheHandlersJSON(t *testing.T) {
 	t.Parallel()
 	api := apitest.Start(t)
+	token := api.Token(t, "wire")
 	withLine2 := strings.Replace(orderstest.JSON, `"line1":"9 Queen St",`, `"line1":"9 Queen St","line2":"Level 3",`, 1)
 	for _, tc := range []struct{ name, body string }{
 		{"the example order", orderstest.JSON},
@@ -35,7 +36,7 @@ func TestWireTypesRoundTripTheHandlersJSON(t *testing.T) {
 				t.Errorf("OrderRequest re-encodes as\n%s\nwant\n%s", enc, tc.body)
 			}
 
-			res := send(t, http.MethodPost, api.URL+"/orders", tc.body, client.NewKey())
+			res := send(t, http.MethodPost, api.URL+"/orders", token, tc.body, client.NewKey())
 			if res.status != http.StatusCreated {
 				t.Fatalf("POST: %d %s", res.status, res.body)
 			}
@@ -48,7 +49,7 @@ func TestWireTypesRoundTripTheHandlersJSON(t *testing.T) {
 				t.Errorf("the order %+v does not hold the request %+v", o, req)
 			}
 
-			get := send(t, http.MethodGet, api.URL+"/orders/"+o.ID, "", "")
+			get := send(t, http.MethodGet, api.URL+"/orders/"+o.ID, token, "", "")
 			if get.status != http.StatusOK || !bytes.Equal(get.body, res.body) {
 				t.Errorf("GET: %d %s, want the created order's bytes", get.status, get.body)
 			}
@@ -104,7 +105,7 @@ type raw struct {
 	body   []byte
 }
 
-func send(t *testing.T, method, url, body, key string) raw {
+func send(t *testing.T, method, url, token, body, key string) raw {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -116,6 +117,7 @@ func send(t *testing.T, method, url, body, key string) raw {
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
 	}
+	req.Header.Set("Authorization", "Bearer "+token)
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -22,15 +22,15 @@ import (
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
 
-const token = "test-token"
-
-// gateway stands in front of the real API as an authenticated API Gateway
-// would: a request without "Bearer test-token" gets its 401. It also fails
-// on purpose: the first create of an order whose description starts with
-// "flaky" gets a 503, every create of one starting with "down" does.
+// gateway stands in front of the real API (which checks tokens as the
+// deployed one does) and fails on purpose: the first create of an order
+// whose description starts with "flaky" gets a 503, every create of one
+// starting with "down" does. token is a token of caller "orderctl" with the
+// default scopes.
 type gateway struct {
 	api   *apitest.API
 	URL   string
+	token string
 	mu    sync.Mutex
 	seen  map[string]int
 	proxy *httputil.ReverseProxy
@@ -39,7 +39,7 @@ type gateway struct {
 func newGateway(t *testing.T) *gateway {
 	api := apitest.Start(t)
 	u, _ := url.Parse(api.URL)
-	g := &gateway{api: api, seen: map[string]int{}, proxy: httputil.NewSingleHostReverseProxy(u)}
+	g := &gateway{api: api, token: api.Token(t, "orderctl"), seen: map[string]int{}, proxy: httputil.NewSingleHostReverseProxy(u)}
 	srv := httptest.NewServer(g) // 127.0.0.1
 	t.Cleanup(srv.Close)
 	g.URL = srv.URL
@@ -47,10 +47,6 @@ func newGateway(t *testing.T) *gateway {
 }
 
 func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Header.Get("Authorization") != "Bearer "+token {
-		writeJSON(w, http.StatusUnauthorized, `{"message":"Unauthorized"}`)
-		return
-	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	var o client.OrderRequest
@@ -107,6 +103,13 @@ func (r result) order(t *testing.T) client.Order {
 	return o
 }
 
+// creates returns how many creates of tag reached the gateway.
+func (g *gateway) creates(tag string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.seen[tag]
+}
+
 func (g *gateway) ordersOf(t *testing.T, tag string) []string {
 	var ids []string
 	for id, d := range g.api.Orders(t) {
@@ -120,7 +123,7 @@ func (g *gateway) ordersOf(t *testing.T, tag string) []string {
 func TestCreate(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t)
-	env := map[string]string{envURL: g.URL, envToken: token}
+	env := map[string]string{envURL: g.URL, envToken: g.token}
 
 	t.Run("create prints the order as JSON and exits 0", func(t *testing.T) {
 		t.Parallel()
@@ -204,16 +207,34 @@ func TestCreate(t *testing.T) {
 		}
 	})
 
-	t.Run("without the token the gateway's 401 exits 3", func(t *testing.T) {
-		t.Parallel()
-		r := orderctl(t, map[string]string{envURL: g.URL}, "create", "-q", orderFile(t, "no-token"))
-		wantError(t, r, exitNotRetryable, "401")
-	})
+	for _, tc := range []struct {
+		name, token, want string
+	}{
+		{"without a token the gateway's 401 exits 3", "", "get a new token: 401"},
+		{"with a token the API did not issue the gateway's 401 exits 3", "not-a-jwt", "get a new token: 401"},
+		{"with a token without orders/create the gateway's 403 exits 3", g.api.Token(t, "orderctl", "orders/read"), "(orders/create); use a token with it: 403"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tag := "refused: " + tc.name
+			r := orderctl(t, map[string]string{envURL: g.URL, envToken: tc.token}, "create", "-q", orderFile(t, tag))
+			wantError(t, r, exitNotRetryable, tc.want)
+			if strings.Contains(r.stderr, "retrying") {
+				t.Errorf("stderr %q reports a retry", r.stderr)
+			}
+			if n := g.creates(tag); n != 1 {
+				t.Errorf("%d requests sent, want 1", n)
+			}
+			if ids := g.ordersOf(t, tag); len(ids) != 0 {
+				t.Errorf("table holds %v", ids)
+			}
+		})
+	}
 
 	t.Run("--token and --url override the environment", func(t *testing.T) {
 		t.Parallel()
 		r := orderctl(t, map[string]string{envURL: "http://127.0.0.1:1", envToken: "wrong"},
-			"create", "--url", g.URL, "--token", token, orderFile(t, "flags"))
+			"create", "--url", g.URL, "--token", g.token, orderFile(t, "flags"))
 		if r.code != exitOK {
 			t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 		}
@@ -236,7 +257,7 @@ func TestCreate(t *testing.T) {
 func TestGet(t *testing.T) {
 	t.Parallel()
 	g := newGateway(t)
-	env := map[string]string{envURL: g.URL, envToken: token}
+	env := map[string]string{envURL: g.URL, envToken: g.token}
 	created := orderctl(t, env, "create", "-q", orderFile(t, "to-read"))
 	if created.code != exitOK {
 		t.Fatalf("create: exit %d, %q", created.code, created.stderr)
@@ -334,7 +355,7 @@ func TestBinaryExitStatus(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command(bin, tc.args...)
-			cmd.Env = []string{envURL + "=" + g.URL, envToken + "=" + token}
+			cmd.Env = []string{envURL + "=" + g.URL, envToken + "=" + g.token}
 			var stderr bytes.Buffer
 			cmd.Stderr = &stderr
 			err := cmd.Run()

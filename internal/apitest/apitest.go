@@ -1,13 +1,19 @@
-// Package apitest runs the real order API for tests of its clients: the
-// handler app.New returns, adapted to API Gateway events by app.LambdaHandler
-// and invoked through local/apigw exactly as local/serve does, on an
-// httptest server on 127.0.0.1, against DynamoDB Local with tables of its own.
+// Package apitest runs the real order API for tests of its clients as a
+// user of the deployed API meets it: the handler app.New returns in the
+// default AuthMode (jwt), adapted to API Gateway events by app.LambdaHandler
+// and invoked through local/apigw behind the local JWT authorizer
+// (jwtauth.GatewayAuthorizer, with the route scopes of the repository's
+// template.yaml) exactly as local/serve does, on an httptest server on
+// 127.0.0.1, against DynamoDB Local with tables of its own. A request needs a
+// bearer token from API.Token, as a request to `make local` needs one from
+// `make token`.
 package apitest
 
 import (
 	"context"
 	"io"
 	"net/http/httptest"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -18,6 +24,7 @@ import (
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
 	"github.com/parcelhq/orderservice/local/apigw"
+	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
 // API is a running order API.
@@ -26,13 +33,20 @@ type API struct {
 	URL string
 	// OrdersTable is the DynamoDB table its orders are written to.
 	OrdersTable string
+
+	key *jwtauth.Key
 }
 
-// Start runs the API until t ends. It fails t when DynamoDB Local is not
-// reachable (see ddbtest).
+// DefaultScopes are the scopes of a token from API.Token when none are
+// given: those of the default deployment's app client, every route's.
+var DefaultScopes = []string{"orders/create", "orders/read"}
+
+// Start runs the API until t ends, with a key pair of its own in
+// t.TempDir(). It fails t when DynamoDB Local is not reachable (see
+// ddbtest) or the template's route scopes cannot be read.
 func Start(t testing.TB) *API {
 	t.Helper()
-	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, AuthMode: app.AuthNone}
+	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, AuthMode: app.AuthJWT}
 	defs := cfg.Tables()
 	cfg.OrdersTable = ddbtest.Table(t, defs[0]).Name
 	cfg.IdempotencyTable = ddbtest.Table(t, defs[1]).Name
@@ -41,13 +55,38 @@ func Start(t testing.TB) *API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Logger: logger})
+	keyPath := filepath.Join(t.TempDir(), "jwt-signing-key.pem")
+	key, err := jwtauth.LoadOrCreateKey(keyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authorize, err := jwtauth.GatewayAuthorizer(keyPath, "template.yaml", logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Logger: logger, Authorize: authorize})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(a) // 127.0.0.1
 	t.Cleanup(srv.Close)
-	return &API{URL: srv.URL, OrdersTable: cfg.OrdersTable}
+	return &API{URL: srv.URL, OrdersTable: cfg.OrdersTable, key: key}
+}
+
+// Token returns a bearer token (without "Bearer ") the API accepts for
+// caller sub, with scopes, or DefaultScopes when none are given, valid for
+// jwtauth.DefaultTTL. Two subs are two callers: their idempotency keys and
+// orders are apart. It fails t on an empty sub.
+func (a *API) Token(t testing.TB, sub string, scopes ...string) string {
+	t.Helper()
+	if len(scopes) == 0 {
+		scopes = DefaultScopes
+	}
+	tok, err := a.key.Mint(sub, scopes, 0)
+	if err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	return tok
 }
 
 // Orders returns every order in the API's table as order_id -> parcel

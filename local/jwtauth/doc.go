@@ -14,6 +14,7 @@
 // itself. RouteScopesFromTemplate reads each route's required scopes from
 // template.yaml, so the local gateway and the deployed one cannot drift.
 //
-// It depends on no gateway emulation: local/serve wires it into local/apigw
-// through apigw.Options.Authorize.
+// The verifier depends on no gateway emulation; GatewayAuthorizer is the
+// one piece of glue that turns it into local/apigw's Options.Authorize, so
+// that local/serve and the tests' internal/apitest front the API alike.
 package jwtauth

@@ -182,7 +182,7 @@ func run(ctx context.Context, o options) error {
 
 	gw := apigw.Options{Routes: fn.Routes, Timeout: fn.Timeout, FunctionName: fn.ID, Logger: logger}
 	if cfg.AuthMode == app.AuthJWT {
-		if gw.Authorize, err = jwtAuthorizer(o.jwtKey, tplPath, logger); err != nil {
+		if gw.Authorize, err = jwtauth.GatewayAuthorizer(o.jwtKey, tplPath, logger); err != nil {
 			return err
 		}
 	}
