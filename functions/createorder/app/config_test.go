@@ -32,6 +32,8 @@ func TestConfigFromEnv(t *testing.T) {
 			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 500 * time.Millisecond, Mode: idem.Lease, LogLevel: "INFO"}},
 		{name: "the template's smallest retention, 1h, is accepted", env: map[string]string{EnvIdempotencyTTL: "1h"},
 			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: time.Hour, Mode: idem.Lease, LogLevel: "INFO"}},
+		{name: "the item mode is accepted", env: map[string]string{EnvIdempotencyMode: "item"},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: idem.Item, LogLevel: "INFO"}},
 		{name: "an unknown mode is refused", env: map[string]string{EnvIdempotencyMode: "pessimistic"}, wantErr: EnvIdempotencyMode},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
