@@ -20,7 +20,7 @@ import (
 // other answer is 409 idempotency-key-in-use with Retry-After; and the key's
 // stored outcome replays that same body afterwards.
 func TestReliabilityDuplicateStorm(t *testing.T) {
-	for _, mode := range []string{"lease", "optimistic"} {
+	for _, mode := range []string{"lease", "optimistic", "item"} {
 		t.Run("in "+mode+" mode one key gets one order however many processes race for it", func(t *testing.T) {
 			storm(t, mode, scale(1000, 20000), 64, 4)
 		})
