@@ -1,9 +1,12 @@
 package idem
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -85,7 +88,8 @@ const itemCondition = "attribute_not_exists(#pk) OR (attribute_exists(#ttl) AND 
 // expired record on fn's item of an earlier use of the key, sends the
 // attempt to the next generation.
 func (g *Guard) doItem(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
-	token := newOwner()
+	var token itemToken
+	_, _ = rand.Read(token[:]) // never fails (crypto/rand)
 	gen := 0
 	for tries := 0; tries < MaxGenerations+2; tries++ {
 		res, next, err := g.itemAttempt(ctx, id, gen, token, req, fn)
@@ -115,7 +119,7 @@ const (
 )
 
 // itemAttempt runs fn for one generation and commits or judges.
-func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token string, req Request, fn func(context.Context) (Outcome, error)) (Result, itemNext, error) {
+func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemToken, req Request, fn func(context.Context) (Outcome, error)) (Result, itemNext, error) {
 	seed := itemSeed(id, gen)
 	uow := ddb.NewUnitOfWork(1)
 	fnCtx := ddb.WithKeyRand(ddb.WithUnitOfWork(ctx, uow), newKeyStream(seed))
@@ -153,14 +157,14 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token strin
 	now := g.cfg.Now()
 	exp := g.expiresAt(now)
 	recordOnly := len(writes) == 0
-	enc := encodeResponse(out.Response)
-	item[itemFingerprint] = sv(req.Fingerprint)
+	enc := encodeResponseAt(out.Response, itemCompressAtBytes)
+	item[itemFingerprint] = fingerprintValue(req.Fingerprint)
 	item[itemData] = &types.AttributeValueMemberB{Value: enc.data}
 	if enc.encoding != "" {
 		item[itemEncoding] = sv(enc.encoding)
 	}
 	item[itemExpiresAt] = nv(exp)
-	item[itemOwner] = sv(token)
+	item[itemOwner] = &types.AttributeValueMemberB{Value: token[:]}
 	if recordOnly {
 		item[AttrItemTTL] = nv(exp)
 	}
@@ -213,7 +217,7 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token strin
 // an expired one on fn's item of an earlier use sends the attempt on to the
 // next generation; an item that is not a record is a write condition
 // failure.
-func (g *Guard) itemRefused(ctx context.Context, id, key, token string, req Request, now time.Time, old map[string]types.AttributeValue, cause error) (Result, itemNext, error) {
+func (g *Guard) itemRefused(ctx context.Context, id, key string, token itemToken, req Request, now time.Time, old map[string]types.AttributeValue, cause error) (Result, itemNext, error) {
 	if len(old) == 0 { // no ALL_OLD item: read it
 		out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
@@ -232,7 +236,7 @@ func (g *Guard) itemRefused(ctx context.Context, id, key, token string, req Requ
 	if _, isRecord := old[itemExpiresAt]; !isRecord {
 		return Result{}, itemDone, &WriteConditionError{Index: 0, Item: old, Err: cause}
 	}
-	if str(old[itemOwner]) == token {
+	if b, ok := old[itemOwner].(*types.AttributeValueMemberB); ok && bytes.Equal(b.Value, token[:]) {
 		return Result{}, itemCommitted, nil // an SDK retry of this put, which had landed
 	}
 	rec, err := decodeItemRecord(id, old)
@@ -304,7 +308,7 @@ func newItemCondition(p *types.Put, pk string) bool {
 
 // decodeItemRecord reads the record an Item-mode item carries.
 func decodeItemRecord(id string, item map[string]types.AttributeValue) (*record, error) {
-	rec := &record{id: id, status: statusCompleted, fingerprint: str(item[itemFingerprint]), owner: str(item[itemOwner])}
+	rec := &record{id: id, status: statusCompleted, fingerprint: fingerprintOf(item[itemFingerprint])}
 	if s, ok := num(item[itemExpiresAt]); ok {
 		rec.expiresAt = time.Unix(s, 0)
 	}
@@ -325,6 +329,33 @@ func decodeItemRecord(id string, item map[string]types.AttributeValue) (*record,
 		return nil, fmt.Errorf("idem: item record %s: unknown encoding %q", id, enc)
 	}
 	return rec, nil
+}
+
+// itemToken is an Item-mode attempt's owner token: stored as 16 bytes,
+// half the size of the hex tokens of the other modes, since in this mode
+// every byte is on fn's item.
+type itemToken [16]byte
+
+// itemCompressAtBytes is the size from which Item mode stores a response
+// compressed (when that makes it smaller): the record shares the item with
+// fn's attributes, and DynamoDB bills writes per KB of the whole item.
+const itemCompressAtBytes = 128
+
+// fingerprintValue stores a lower-case hex fingerprint (idemhttp's SHA-256)
+// as its bytes, half the size; any other as a string. fingerprintOf reads
+// either back.
+func fingerprintValue(fp string) types.AttributeValue {
+	if b, err := hex.DecodeString(fp); err == nil && len(fp) > 0 && hex.EncodeToString(b) == fp {
+		return &types.AttributeValueMemberB{Value: b}
+	}
+	return sv(fp)
+}
+
+func fingerprintOf(v types.AttributeValue) string {
+	if b, ok := v.(*types.AttributeValueMemberB); ok {
+		return hex.EncodeToString(b.Value)
+	}
+	return str(v)
 }
 
 // itemSeed is the seed of the key randomness of generation gen of record id.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -131,7 +132,7 @@ func TestItem(t *testing.T) {
 			t.Fatalf("items %v, want run 1's only", got)
 		}
 		it := got[0]
-		if str(it, "idem_fp") != "fp" || it["idem_exp"] == nil || str(it, "idem_owner") == "" || it["idem_data"] == nil {
+		if str(it, "idem_fp") != "fp" || it["idem_exp"] == nil || it["idem_owner"] == nil || it["idem_data"] == nil {
 			t.Fatalf("item %v does not carry the record", it)
 		}
 		if it[idem.AttrItemTTL] != nil {
@@ -166,6 +167,25 @@ func TestItem(t *testing.T) {
 		}
 		if got := e.itemsOf(t.Name()); len(got) != 1 || str(got[0], "idem_fp") != "fp-1" {
 			t.Fatalf("items %v, want the first request's only", got)
+		}
+	})
+
+	t.Run("a hex fingerprint is stored as its bytes and still tells a replay from a mismatch", func(t *testing.T) {
+		t.Parallel()
+		fp := hex.EncodeToString(randomBytes(32))
+		r := req(uniqueKey(t), fp)
+		var runs atomic.Int32
+		first := mustDo(t, g, r, e.book(t.Name(), &runs))
+		got := e.itemsOf(t.Name())
+		if len(got) != 1 || hex.EncodeToString(binOf(got[0], "idem_fp")) != fp {
+			t.Fatalf("items %v, want one with the fingerprint's 32 bytes", got)
+		}
+		if res := mustDo(t, g, r, e.book(t.Name(), &runs)); !res.Replayed || !bytes.Equal(res.Response, first.Response) {
+			t.Fatal("the same hex fingerprint did not replay")
+		}
+		upper := req(r.Key, strings.ToUpper(fp))
+		if _, err := g.Do(ctx, upper, e.book(t.Name(), &runs)); !errors.Is(err, idem.ErrMismatch) {
+			t.Fatalf("another spelling of the fingerprint: err = %v, want ErrMismatch (fingerprints compare exactly)", err)
 		}
 	})
 
@@ -383,6 +403,13 @@ func derivedKey(t *testing.T, g *idem.Guard, r idem.Request) string {
 	return key
 }
 
+func binOf(item map[string]types.AttributeValue, attr string) []byte {
+	if b, ok := item[attr].(*types.AttributeValueMemberB); ok {
+		return b.Value
+	}
+	return nil
+}
+
 func runOf(item map[string]types.AttributeValue) string {
 	if n, ok := item["run"].(*types.AttributeValueMemberN); ok {
 		return n.Value
@@ -417,7 +444,7 @@ func TestItemRetention(t *testing.T) {
 			t.Fatalf("%d items, want the old and the new", len(after))
 		}
 		for _, it := range after {
-			if str(it, "pk") == str(before[0], "pk") && str(it, "idem_owner") != str(before[0], "idem_owner") {
+			if str(it, "pk") == str(before[0], "pk") && !bytes.Equal(binOf(it, "idem_owner"), binOf(before[0], "idem_owner")) {
 				t.Fatal("the old item was written over")
 			}
 		}

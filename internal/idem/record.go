@@ -89,11 +89,15 @@ type encodedResponse struct {
 }
 
 // encodeResponse compresses resp when that makes it smaller.
-func encodeResponse(resp []byte) encodedResponse {
+func encodeResponse(resp []byte) encodedResponse { return encodeResponseAt(resp, compressAtBytes) }
+
+// encodeResponseAt compresses resp when it has at least atBytes and
+// compression makes it smaller.
+func encodeResponseAt(resp []byte, atBytes int) encodedResponse {
 	if resp == nil {
 		resp = []byte{}
 	}
-	if len(resp) < compressAtBytes {
+	if len(resp) < atBytes {
 		return encodedResponse{data: resp}
 	}
 	z := gzipBuffers.Get().(*gzipBuffer)
