@@ -196,8 +196,10 @@ type Result struct {
 // ran it. See the package documentation for the protocol.
 //
 // fn's context carries a ddb.UnitOfWork: writes fn makes through ddb.Write
-// commit in one transaction with the COMPLETED record, or not at all. It
-// ends Config.CommitBudget before the lease (Lease mode) or ctx's deadline.
+// commit in one transaction with the COMPLETED record (in Item mode: fn's
+// one item carries the record), or not at all. It ends Config.CommitBudget
+// before the lease (Lease mode) or ctx's deadline. In Item mode it also
+// carries the ddb.KeyRand from which fn draws its item's key.
 //
 // Do returns, besides fn's own outcome:
 //   - a Result with Replayed set, when an earlier attempt completed with the
@@ -209,6 +211,8 @@ type Result struct {
 //   - ErrTooLarge, ErrTooManyWrites, ErrWriteConditionFailed: nothing
 //     committed, lease released;
 //   - ErrCommitLost: nothing of this attempt written;
+//   - in Item mode, ErrItemWrite (fn wrote something else than one new
+//     item at its derived key) and ErrKeyUsedUp: nothing written;
 //   - ErrStore: see its documentation;
 //   - ctx's error when ctx ended before the commit: nothing committed.
 func (g *Guard) Do(ctx context.Context, req Request, fn func(ctx context.Context) (Outcome, error)) (Result, error) {
