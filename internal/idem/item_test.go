@@ -489,3 +489,65 @@ func TestItemRetention(t *testing.T) {
 		}
 	})
 }
+
+// TestItemFaults: DynamoDB failures around the one put of Item mode.
+func TestItemFaults(t *testing.T) {
+	t.Parallel()
+	e := newItemEnv(t, true)
+	ctx := context.Background()
+
+	for _, landed := range []bool{false, true} {
+		name := "a put that failed without landing is ErrStore, and the retry books the one item"
+		if landed {
+			name = "a put that landed with its answer lost is ErrStore, and the retry replays that booking"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			ev := &events{}
+			g := e.itemGuardOn(newFailingWrite(e.client, "PutItem", landed), idem.Config{Observer: ev.observe})
+			r := req(uniqueKey(t), "fp")
+			var runs atomic.Int32
+			_, err := g.Do(ctx, r, e.book(t.Name(), &runs))
+			wantStoreError(t, err, ev)
+			res := mustDo(t, e.itemGuard(idem.Config{}), r, e.book(t.Name(), &runs))
+			if got := e.itemsOf(t.Name()); len(got) != 1 || res.Replayed != landed || runOf(got[0]) != map[bool]string{false: "2", true: "1"}[landed] {
+				t.Fatalf("retry replayed=%v, items %v", res.Replayed, got)
+			}
+		})
+	}
+
+	t.Run("a put refused by transactions in flight is retried and then lands", func(t *testing.T) {
+		t.Parallel()
+		api := newConflicting(e.client, "PutItem", 2)
+		r := req(uniqueKey(t), "fp")
+		var runs atomic.Int32
+		res := mustDo(t, e.itemGuardOn(api, idem.Config{}), r, e.book(t.Name(), &runs))
+		if res.Replayed || api.refused.Load() != 2 || len(e.itemsOf(t.Name())) != 1 {
+			t.Fatalf("replayed=%v after %d refusals, %d items", res.Replayed, api.refused.Load(), len(e.itemsOf(t.Name())))
+		}
+	})
+
+	t.Run("a put refused on every try is ErrInProgress and writes nothing", func(t *testing.T) {
+		t.Parallel()
+		api := newConflicting(e.client, "PutItem", 100)
+		var runs atomic.Int32
+		_, err := e.itemGuardOn(api, idem.Config{}).Do(ctx, req(uniqueKey(t), "fp"), e.book(t.Name(), &runs))
+		if !errors.Is(err, idem.ErrInProgress) || len(e.itemsOf(t.Name())) != 0 {
+			t.Fatalf("err = %v, items %d; want ErrInProgress and none", err, len(e.itemsOf(t.Name())))
+		}
+	})
+
+	t.Run("a failed condition without ALL_OLD is judged on the item as read", func(t *testing.T) {
+		t.Parallel()
+		r := req(uniqueKey(t), "fp")
+		var runs atomic.Int32
+		first := mustDo(t, e.itemGuard(idem.Config{}), r, e.book(t.Name(), &runs))
+		blind := e.itemGuardOn(noAllOld{e.client}, idem.Config{})
+		if res := mustDo(t, blind, r, e.book(t.Name(), &runs)); !res.Replayed || !bytes.Equal(res.Response, first.Response) {
+			t.Fatalf("got %q (replayed %v), want the replay", res.Response, res.Replayed)
+		}
+		if _, err := blind.Do(ctx, req(r.Key, "fp-2"), e.book(t.Name(), &runs)); !errors.Is(err, idem.ErrMismatch) {
+			t.Fatalf("err = %v, want ErrMismatch", err)
+		}
+	})
+}
