@@ -2,6 +2,7 @@ package idem_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"io"
 	"strings"
@@ -150,12 +151,13 @@ func BenchmarkGuard(b *testing.B) {
 					b.Fatal(err)
 				}
 				m.reset()
+				run := rand.Text() // miss keys unique across -count runs too
 				i := 0
 				for b.Loop() {
 					r := hit
 					if strings.HasPrefix(kind, "miss") {
 						i++
-						r.Key = fmt.Sprintf("%s-%s-%d-%d", mode, kind, b.N, i)
+						r.Key = fmt.Sprintf("%s-%s-%s-%d", mode, kind, run, i)
 					}
 					res, err := g.Do(ctx, r, do)
 					if err != nil {

@@ -80,6 +80,16 @@ func (e *itemEnv) itemsOf(of string) (written []map[string]types.AttributeValue)
 	return written
 }
 
+// itemsWithout returns the items that lack attr (record-only items, for "of").
+func (e *itemEnv) itemsWithout(attr string) (found []map[string]types.AttributeValue) {
+	for _, it := range e.items() {
+		if it[attr] == nil {
+			found = append(found, it)
+		}
+	}
+	return found
+}
+
 // book is an fn that writes one new item at the key it draws from
 // ddb.KeyRand, tagged with the test's name (of) and run number, and answers
 // with the key and the run.
@@ -219,6 +229,36 @@ func TestItem(t *testing.T) {
 		}
 		if want := fmt.Sprintf("%s run %s", str(got[0], "pk"), runOf(got[0])); string(results[0].Response) != want {
 			t.Fatalf("answer %q is not the stored item's run %q", results[0].Response, want)
+		}
+	})
+
+	t.Run("concurrent requests with one key and different bodies, some writing and some not, leave one item and one answer", func(t *testing.T) {
+		t.Parallel()
+		key := uniqueKey(t)
+		const n = 30
+		var runs atomic.Int32
+		results := make([]idem.Result, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			fn, fp := e.book(t.Name(), &runs), fmt.Sprint("fp-book-", i)
+			if i%2 == 1 {
+				fn, fp = refuse(&runs), fmt.Sprint("fp-refuse-", i)
+			}
+			wg.Go(func() { results[i], errs[i] = g.Do(ctx, req(key, fp), fn) })
+		}
+		wg.Wait()
+		winners := 0
+		for i := range n {
+			switch {
+			case errs[i] == nil && !results[i].Replayed:
+				winners++
+			case !errors.Is(errs[i], idem.ErrMismatch):
+				t.Fatalf("request %d: %q, %v; want the win or ErrMismatch", i, results[i].Response, errs[i])
+			}
+		}
+		if winners != 1 || len(e.itemsOf(t.Name())) > 1 {
+			t.Fatalf("%d winners, %d booked items; want 1 and at most 1", winners, len(e.itemsOf(t.Name())))
 		}
 	})
 
@@ -468,6 +508,35 @@ func TestItemRetention(t *testing.T) {
 		}
 		if it := e.item(e.biz, "pk", key); str(it, "of") != t.Name() || it[idem.AttrItemTTL] != nil {
 			t.Fatalf("item at the first generation's key = %v, want the booking, without the TTL attribute", it)
+		}
+	})
+
+	t.Run("a refusal stored at a later generation binds the key like one at the first, and once it is gone the key books there", func(t *testing.T) {
+		t.Parallel()
+		r := req(uniqueKey(t), "fp-valid")
+		var runs atomic.Int32
+		mustDo(t, at(0), r, e.book(t.Name(), &runs)) // generation 0: a booking
+		bad := req(r.Key, "fp-invalid-"+r.Key)
+		mustDo(t, at(2*time.Hour), bad, refuse(&runs)) // generation 1: a refusal
+		if _, err := at(2*time.Hour).Do(ctx, r, e.book(t.Name(), &runs)); !errors.Is(err, idem.ErrMismatch) {
+			t.Fatalf("a writing request against the refusal at generation 1: err = %v, want ErrMismatch", err)
+		}
+		if n := len(e.itemsOf(t.Name())); n != 1 {
+			t.Fatalf("%d booked items, want the first only", n)
+		}
+		// TTL deletes the expired refusal; generation 0 still holds the
+		// booking, so the next use of the key books at generation 1.
+		for _, it := range e.itemsWithout("of") {
+			if str(it, "idem_fp") == bad.Fingerprint {
+				if _, err := e.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(e.biz),
+					Key: map[string]types.AttributeValue{"pk": it["pk"]}}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		res := mustDo(t, at(4*time.Hour), r, e.book(t.Name(), &runs))
+		if got := e.itemsOf(t.Name()); res.Replayed || len(got) != 2 {
+			t.Fatalf("replayed=%v with %d booked items, want a second booking", res.Replayed, len(got))
 		}
 	})
 
