@@ -331,6 +331,18 @@ func decodeItemRecord(id string, item map[string]types.AttributeValue) (*record,
 	return rec, nil
 }
 
+// ItemKey returns, for Item mode, the partition key of the item on which
+// the record of (scope, key) lives at generation gen (0 for a key's first
+// use, see MaxGenerations): the key fn draws from ddb.KeyRand in that
+// generation. It fails when g is not in Item mode or Config.Item.NewKey
+// does. For operators and test harnesses; Do needs no help.
+func (g *Guard) ItemKey(scope, key string, gen int) (string, error) {
+	if g.cfg.Mode != Item {
+		return "", fmt.Errorf("idem: ItemKey: the guard is in %s mode", g.cfg.Mode)
+	}
+	return g.cfg.Item.NewKey(newKeyStream(itemSeed(RecordID(scope, key), gen)))
+}
+
 // itemToken is an Item-mode attempt's owner token: stored as 16 bytes,
 // half the size of the hex tokens of the other modes, since in this mode
 // every byte is on fn's item.

@@ -440,6 +440,9 @@ func derivedKey(t *testing.T, g *idem.Guard, r idem.Request) string {
 	if !errors.Is(err, errBoom) {
 		t.Fatalf("derivedKey: %v", err)
 	}
+	if k, err := g.ItemKey(r.Scope, r.Key, 0); err != nil || k != key {
+		t.Fatalf("ItemKey = %q, %v; fn drew %q", k, err, key)
+	}
 	return key
 }
 
@@ -537,6 +540,10 @@ func TestItemRetention(t *testing.T) {
 		res := mustDo(t, at(4*time.Hour), r, e.book(t.Name(), &runs))
 		if got := e.itemsOf(t.Name()); res.Replayed || len(got) != 2 {
 			t.Fatalf("replayed=%v with %d booked items, want a second booking", res.Replayed, len(got))
+		}
+		gen1, err := at(0).ItemKey(r.Scope, r.Key, 1)
+		if err != nil || !bytes.HasPrefix(res.Response, []byte(gen1)) {
+			t.Fatalf("the second booking %q is not at generation 1's key %q (%v)", res.Response, gen1, err)
 		}
 	})
 
