@@ -104,8 +104,9 @@
 // one conditional write to order them.
 //
 // The record on the item: idem_fp (the fingerprint; a lower-case hex one as
-// its bytes), idem_data (the response, compressed from 128 bytes when that
-// makes it smaller, then idem_enc "gzip"), idem_exp (the key's expiry, epoch
+// its bytes), idem_data (the response; gzip-compressed, with idem_enc
+// "gzip", when the item would otherwise exceed 1 KB, a write unit, and
+// compression makes it smaller), idem_exp (the key's expiry, epoch
 // s, Retention after the commit) and idem_owner (the attempt's token, 16
 // bytes). An outcome with no write is a record-only item at the same key,
 // which also carries AttrItemTTL (the table's TTL attribute, see

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -157,16 +158,20 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 	now := g.cfg.Now()
 	exp := g.expiresAt(now)
 	recordOnly := len(writes) == 0
-	enc := encodeResponseAt(out.Response, itemCompressAtBytes)
 	item[itemFingerprint] = fingerprintValue(req.Fingerprint)
-	item[itemData] = &types.AttributeValueMemberB{Value: enc.data}
-	if enc.encoding != "" {
-		item[itemEncoding] = sv(enc.encoding)
-	}
+	item[itemData] = &types.AttributeValueMemberB{Value: encodeResponseAt(out.Response, math.MaxInt).data}
 	item[itemExpiresAt] = nv(exp)
 	item[itemOwner] = &types.AttributeValueMemberB{Value: token[:]}
 	if recordOnly {
 		item[AttrItemTTL] = nv(exp)
+	}
+	if itemSize(item) > writeUnitBytes {
+		// Over one write unit: store the response compressed if that is
+		// smaller (it is for a typical order, whose JSON repeats its id).
+		if enc := encodeResponseAt(out.Response, 0); enc.encoding != "" {
+			item[itemData] = &types.AttributeValueMemberB{Value: enc.data}
+			item[itemEncoding] = sv(enc.encoding)
+		}
 	}
 	if size := itemSize(item); size > maxItemBytes {
 		err := fmt.Errorf("%w: item with its record of about %d bytes exceeds DynamoDB's %d", ErrTooLarge, size, maxItemBytes)
@@ -348,10 +353,12 @@ func (g *Guard) ItemKey(scope, key string, gen int) (string, error) {
 // every byte is on fn's item.
 type itemToken [16]byte
 
-// itemCompressAtBytes is the size from which Item mode stores a response
-// compressed (when that makes it smaller): the record shares the item with
-// fn's attributes, and DynamoDB bills writes per KB of the whole item.
-const itemCompressAtBytes = 128
+// writeUnitBytes is what one DynamoDB write unit writes. Item mode stores
+// the response compressed (when that makes it smaller) once fn's item with
+// its record would be larger: the record shares the item with fn's
+// attributes, and writes are billed per KB of the whole item, while a
+// smaller item is not worth the compression's CPU (tens of microseconds).
+const writeUnitBytes = 1024
 
 // fingerprintValue stores a lower-case hex fingerprint (idemhttp's SHA-256)
 // as its bytes, half the size; any other as a string. fingerprintOf reads

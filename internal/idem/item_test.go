@@ -331,6 +331,29 @@ func TestItem(t *testing.T) {
 		}
 	})
 
+	t.Run("a response that takes the item over one write unit is stored compressed, a small one as it is, and both replay as they were", func(t *testing.T) {
+		t.Parallel()
+		for _, size := range []int{200, 3000} {
+			var runs atomic.Int32
+			book := e.book(t.Name(), &runs)
+			resp := bytes.Repeat([]byte("order json "), size/11)
+			r := req(uniqueKey(t), "fp")
+			withResp := func(ctx context.Context) (idem.Outcome, error) {
+				out, err := book(ctx)
+				out.Response = resp
+				return out, err
+			}
+			mustDo(t, g, r, withResp)
+			it := e.item(e.biz, "pk", derivedKey(t, g, r))
+			if compressed := str(it, "idem_enc") == "gzip"; compressed != (size > 1024) || compressed && len(binOf(it, "idem_data")) >= len(resp) {
+				t.Fatalf("a %d-byte response: idem_enc %q, %d bytes stored", size, str(it, "idem_enc"), len(binOf(it, "idem_data")))
+			}
+			if again := mustDo(t, g, r, withResp); !again.Replayed || !bytes.Equal(again.Response, resp) {
+				t.Fatalf("a %d-byte response did not replay as it was", size)
+			}
+		}
+	})
+
 	t.Run("an incompressible outcome over 400 KB with the item is ErrTooLarge and writes nothing", func(t *testing.T) {
 		t.Parallel()
 		var runs atomic.Int32
