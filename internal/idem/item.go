@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -100,6 +99,7 @@ func (g *Guard) doItem(ctx context.Context, id string, req Request, fn func(cont
 		case itemNextGeneration:
 			gen++
 			if gen == MaxGenerations {
+				g.emit(ctx, Event{Kind: Mismatch, ID: id, Scope: req.Scope})
 				return Result{}, fmt.Errorf("%w (%d generations)", ErrKeyUsedUp, MaxGenerations)
 			}
 		}
@@ -159,7 +159,11 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 	exp := g.expiresAt(now)
 	recordOnly := len(writes) == 0
 	item[itemFingerprint] = fingerprintValue(req.Fingerprint)
-	item[itemData] = &types.AttributeValueMemberB{Value: encodeResponseAt(out.Response, math.MaxInt).data}
+	raw := out.Response
+	if raw == nil {
+		raw = []byte{}
+	}
+	item[itemData] = &types.AttributeValueMemberB{Value: raw}
 	item[itemExpiresAt] = nv(exp)
 	item[itemOwner] = &types.AttributeValueMemberB{Value: token[:]}
 	if recordOnly {
