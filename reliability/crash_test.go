@@ -26,6 +26,7 @@ func TestReliabilityCrashAtEveryStep(t *testing.T) {
 	cases := []struct{ mode, at string }{
 		{"lease", "acquired"}, {"lease", "handler"}, {"lease", "handled"}, {"lease", "committed"},
 		{"optimistic", "handler"}, {"optimistic", "handled"}, {"optimistic", "committed"},
+		{"item", "handler"}, {"item", "handled"}, {"item", "committed"},
 	}
 	for _, c := range cases {
 		t.Run("in "+c.mode+" mode a crash "+describeCrash[c.at]+" neither loses nor doubles the order", func(t *testing.T) {

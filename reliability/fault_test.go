@@ -137,7 +137,7 @@ func (p *faultProxy) summary() string {
 // an order that exists; every other answer was a 409 with Retry-After or a
 // 5xx (a 503 with Retry-After): never a wrong replay.
 func TestReliabilityFaults(t *testing.T) {
-	for _, mode := range []string{"lease", "optimistic"} {
+	for _, mode := range []string{"lease", "optimistic", "item"} {
 		t.Run("in "+mode+" mode DynamoDB faults never lose or double an order", func(t *testing.T) {
 			t.Parallel()
 			faults(t, mode, scale(48, 1000), 32)

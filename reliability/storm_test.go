@@ -24,7 +24,7 @@ import (
 // Retry-After; a request without a token is API Gateway's 401 and books
 // nothing; and each stored outcome replays that same body afterwards.
 func TestReliabilityDuplicateStorm(t *testing.T) {
-	for _, mode := range []string{"lease", "optimistic"} {
+	for _, mode := range []string{"lease", "optimistic", "item"} {
 		t.Run("in "+mode+" mode one key gets one order per caller however many processes race for it", func(t *testing.T) {
 			storm(t, mode, scale(1000, 20000), 64, 4)
 		})

@@ -3,6 +3,8 @@ package ddb_test
 import (
 	"context"
 	"errors"
+	"io"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -120,4 +122,30 @@ func TestUnitOfWorkCapacity(t *testing.T) {
 	if err := ddb.NewUnitOfWork(1).Err(); err != nil {
 		t.Fatalf("Err() of a unit that refused nothing = %v", err)
 	}
+}
+
+func TestKeyRand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	t.Run("without a source of its own a context gives crypto/rand", func(t *testing.T) {
+		var a, b [16]byte
+		if _, err := io.ReadFull(ddb.KeyRand(ctx), a[:]); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(ddb.KeyRand(ctx), b[:]); err != nil {
+			t.Fatal(err)
+		}
+		if a == b {
+			t.Fatal("two draws gave the same bytes")
+		}
+	})
+	t.Run("a context given a source gives that source, also to derived contexts", func(t *testing.T) {
+		src := strings.NewReader("0123456789abcdef")
+		derived, cancel := context.WithCancel(ddb.WithKeyRand(ctx, src))
+		defer cancel()
+		got, err := io.ReadAll(ddb.KeyRand(derived))
+		if err != nil || string(got) != "0123456789abcdef" {
+			t.Fatalf("read %q, %v; want the source's bytes", got, err)
+		}
+	})
 }

@@ -288,7 +288,7 @@ func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 		def  ddb.Table
 		role string
 	}{
-		{app.EnvOrdersTable, orders.TableDefinition("orders"), "orders"},
+		{app.EnvOrdersTable, idem.ItemTableDefinition(orders.TableDefinition("orders")), "orders"},
 		{app.EnvIdempotencyTable, idem.TableDefinition("idempotency"), "idempotency"},
 	}
 	t.Run("app.Config.Tables are the two tables the template declares", func(t *testing.T) {

@@ -2,7 +2,9 @@ package idem_test
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
+	"io"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,70 +19,145 @@ import (
 	"github.com/parcelhq/orderservice/internal/idem"
 )
 
-// callCounter counts DynamoDB operations (not HTTP attempts: the Initialize
-// step runs once per operation, before retries).
-type callCounter struct{ n atomic.Int64 }
+// meter counts DynamoDB operations (not HTTP attempts: the Initialize step
+// runs once per operation, before retries) and, asking every call for
+// ReturnConsumedCapacity, the capacity units the successful ones consumed.
+// A call that fails (a failed condition, a cancelled transaction) reports no
+// capacity; on AWS a failed conditional write still consumes write units for
+// the item it would have written.
+type meter struct {
+	calls, writeMilli, readMilli atomic.Int64
+}
 
-func (c *callCounter) register(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("countDynamoDBCalls",
+func (m *meter) register(stack *middleware.Stack) error {
+	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("meterDynamoDBCalls",
 		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			c.n.Add(1)
-			return next.HandleInitialize(ctx, in)
+			m.calls.Add(1)
+			total := types.ReturnConsumedCapacityTotal
+			switch p := in.Parameters.(type) {
+			case *dynamodb.PutItemInput:
+				p.ReturnConsumedCapacity = total
+			case *dynamodb.UpdateItemInput:
+				p.ReturnConsumedCapacity = total
+			case *dynamodb.DeleteItemInput:
+				p.ReturnConsumedCapacity = total
+			case *dynamodb.TransactWriteItemsInput:
+				p.ReturnConsumedCapacity = total
+			case *dynamodb.GetItemInput:
+				p.ReturnConsumedCapacity = total
+			}
+			out, md, err := next.HandleInitialize(ctx, in)
+			switch r := out.Result.(type) {
+			case *dynamodb.PutItemOutput:
+				m.add(&m.writeMilli, r.ConsumedCapacity)
+			case *dynamodb.UpdateItemOutput:
+				m.add(&m.writeMilli, r.ConsumedCapacity)
+			case *dynamodb.DeleteItemOutput:
+				m.add(&m.writeMilli, r.ConsumedCapacity)
+			case *dynamodb.TransactWriteItemsOutput:
+				for i := range r.ConsumedCapacity {
+					m.add(&m.writeMilli, &r.ConsumedCapacity[i])
+				}
+			case *dynamodb.GetItemOutput:
+				m.add(&m.readMilli, r.ConsumedCapacity)
+			}
+			return out, md, err
 		}), middleware.Before)
 }
 
+func (m *meter) add(to *atomic.Int64, c *types.ConsumedCapacity) {
+	if c != nil && c.CapacityUnits != nil {
+		to.Add(int64(*c.CapacityUnits * 1000))
+	}
+}
+
+func (m *meter) reset() { m.calls.Store(0); m.writeMilli.Store(0); m.readMilli.Store(0) }
+
+// benchResponse is about the size and shape of a stored 201 of POST /orders
+// (status, headers, an order's JSON).
+var benchResponse = []byte("\x01\xc9\x01\x02\x0cContent-Type\x01\x10application/json\x08Location\x01&/orders/ord_s7ocsala4r43apipqrlp2bk7ni" +
+	`{"order_id":"ord_s7ocsala4r43apipqrlp2bk7ni","status":"booked","sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney",` +
+	`"state":"NSW","postcode":"2000","country":"AU"}},"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD",` +
+	`"postcode":"4000","country":"AU"}},"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"},` +
+	`"price":{"amount":"18.45","currency":"AUD"},"created_at":"2026-12-02T14:58:31.323Z"}` + "\n")
+
+// benchFingerprint has the form of idemhttp's (lower-case hex SHA-256).
+const benchFingerprint = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
 // BenchmarkGuard reports, besides time, the DynamoDB calls each Do makes
-// (ddb-calls/op), counted on the wire side of the SDK.
+// (ddb-calls/op, counted on the wire side of the SDK) and the write and read
+// capacity units its successful calls consumed as DynamoDB Local reports
+// them (wcu/op, rcu/op). "miss+write" writes one new item of about an
+// order's size (~500 bytes) whose key comes from ddb.KeyRand, as the create
+// handler's does; "hit" replays a record committed with such a write, and,
+// in the modes that run fn for a hit (optimistic, item), runs it again.
 func BenchmarkGuard(b *testing.B) {
 	ctx := context.Background()
-	var calls callCounter
+	var m meter
 	client, err := ddb.NewClient(ctx, func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, calls.register)
+		o.APIOptions = append(o.APIOptions, m.register)
 	})
 	if err != nil {
 		b.Fatal(err)
 	}
 	ddbtest.Client(b) // fails with instructions when DYNAMODB_ENDPOINT is unset
 	table := ddbtest.Table(b, idem.TableDefinition("idem")).Name
-	resp := []byte(`{"id":"o-123","status":"CREATED","total":{"amount":1299,"currency":"AUD"}}`)
-	fn := func(context.Context) (idem.Outcome, error) { return idem.Outcome{Response: resp, Keep: true}, nil }
-	biz := ddbtest.Table(b, bizTable).Name
-	var orders atomic.Int64
+	bizDef := idem.ItemTableDefinition(bizTable)
+	bizDef.Name = ddbtest.Table(b, bizDef).Name
+	orderish := strings.Repeat("x", 460)
+	fn := func(context.Context) (idem.Outcome, error) {
+		return idem.Outcome{Response: benchResponse, Keep: true}, nil
+	}
 	withWrite := func(ctx context.Context) (idem.Outcome, error) {
+		var k [16]byte
+		if _, err := ddb.KeyRand(ctx).Read(k[:]); err != nil {
+			return idem.Outcome{}, err
+		}
 		err := ddb.Write(ctx, client, types.TransactWriteItem{Put: &types.Put{
-			TableName:           aws.String(biz),
-			Item:                map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: fmt.Sprint("order-", orders.Add(1))}},
+			TableName: aws.String(bizDef.Name),
+			Item: map[string]types.AttributeValue{
+				"pk":    &types.AttributeValueMemberS{Value: fmt.Sprintf("ord_%x", k)},
+				"order": &types.AttributeValueMemberS{Value: orderish},
+			},
 			ConditionExpression: aws.String("attribute_not_exists(pk)"),
 		}})
-		return idem.Outcome{Response: resp, Keep: true}, err
+		return idem.Outcome{Response: benchResponse, Keep: true}, err
+	}
+	benchKey := func(r io.Reader) (string, error) {
+		var k [16]byte
+		if _, err := io.ReadFull(r, k[:]); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("ord_%x", k), nil
 	}
 
-	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
+	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic, idem.Item} {
 		for _, kind := range []string{"miss", "miss+write", "hit", "hit-cached"} {
 			b.Run(fmt.Sprintf("%s/%s", mode, kind), func(b *testing.B) {
-				cfg := idem.Config{Table: table, Mode: mode}
+				cfg := idem.Config{Table: table, Mode: mode, Item: idem.ItemConfig{Table: bizDef, NewKey: benchKey}}
 				if kind == "hit-cached" {
 					cfg.Cache = idem.NewCache(1000, 1<<20)
 				}
 				g := idem.New(client, cfg)
-				hit := idem.Request{Scope: "bench", Key: fmt.Sprintf("%s-%s-hit", mode, kind), Fingerprint: "fp"}
-				if _, err := g.Do(ctx, hit, fn); err != nil {
+				do := fn
+				if kind != "miss" {
+					do = withWrite
+				}
+				hit := idem.Request{Scope: "bench", Key: fmt.Sprintf("%s-%s-hit-%d", mode, kind, b.N), Fingerprint: benchFingerprint}
+				if _, err := g.Do(ctx, hit, do); err != nil {
 					b.Fatal(err)
 				}
-				if _, err := g.Do(ctx, hit, fn); err != nil { // fills the cache, if any
+				if _, err := g.Do(ctx, hit, do); err != nil { // fills the cache, if any
 					b.Fatal(err)
 				}
-				calls.n.Store(0)
+				m.reset()
+				run := rand.Text() // miss keys unique across -count runs too
 				i := 0
 				for b.Loop() {
 					r := hit
-					do := fn
-					if kind == "miss+write" {
-						do = withWrite
-					}
-					if kind == "miss" || kind == "miss+write" {
+					if strings.HasPrefix(kind, "miss") {
 						i++
-						r.Key = fmt.Sprintf("%s-%s-%d-%d", mode, kind, b.N, i)
+						r.Key = fmt.Sprintf("%s-%s-%s-%d", mode, kind, run, i)
 					}
 					res, err := g.Do(ctx, r, do)
 					if err != nil {
@@ -90,7 +167,10 @@ func BenchmarkGuard(b *testing.B) {
 						b.Fatalf("Replayed = %v for a %s", res.Replayed, kind)
 					}
 				}
-				b.ReportMetric(float64(calls.n.Load())/float64(b.N), "ddb-calls/op")
+				n := float64(b.N)
+				b.ReportMetric(float64(m.calls.Load())/n, "ddb-calls/op")
+				b.ReportMetric(float64(m.writeMilli.Load())/1000/n, "wcu/op")
+				b.ReportMetric(float64(m.readMilli.Load())/1000/n, "rcu/op")
 			})
 		}
 	}

@@ -2,7 +2,7 @@
 // most once per (scope, idempotency key) within a retention period and
 // replays its stored outcome, byte for byte, to every retry. It knows
 // nothing about HTTP or orders; the record lives in one DynamoDB table (see
-// TableDefinition).
+// TableDefinition), or, in Item mode, on the item fn writes.
 //
 // # Record
 //
@@ -77,6 +77,75 @@
 // when every side effect of fn is a write through ddb.Write. Keep=false
 // writes nothing and consults no record: its response is returned as it is.
 //
+// # Item mode
+//
+// For fn whose only side effect is one new item (a create), or nothing: no
+// lease and no transaction. fn runs first, then one conditional PutItem
+// writes fn's item with the record as attributes of it, or learns from the
+// ALL_OLD item of its failed condition the record already there. Atomic
+// because it is one item; a miss and a hit cost one round trip each, a miss
+// one write unit per KB of fn's item and its record (instead of a lease put
+// and a transaction, which bills two units per item).
+//
+// The key. fn draws the key of its new item from ddb.KeyRand(ctx), with
+// Config.Item.NewKey, before anything else reads it. For that context the
+// guard makes KeyRand a deterministic stream seeded by the record id and a
+// generation (0 first), so every attempt for (scope, key) draws the same
+// key, and the guard, calling NewKey on the same stream, knows it too. The
+// key is thus a function of scope, idempotency key and generation: whoever
+// knows the first two can compute it, so it must not serve as a secret.
+//
+// What fn may write: nothing, or one Put of a new item on
+// Config.Item.Table at that key, without a condition or conditioned on
+// attribute_not_exists of the partition key, with no attribute in the
+// guard's prefix "idem_". Anything else is ErrItemWrite and nothing is
+// written: there is no fallback to a transaction with the record in the
+// idempotency table, since every record of a key must live on one item for
+// one conditional write to order them.
+//
+// The record on the item: idem_fp (the fingerprint; a lower-case hex one as
+// its bytes), idem_data (the response; gzip-compressed, with idem_enc
+// "gzip", when the item would otherwise exceed 1 KB, a write unit, and
+// compression makes it smaller), idem_exp (the key's expiry, epoch
+// s, Retention after the commit) and idem_owner (the attempt's token, 16
+// bytes). An outcome with no write is a record-only item at the same key,
+// which also carries AttrItemTTL (the table's TTL attribute, see
+// ItemTableDefinition): TTL deletes record-only items once expired and never
+// fn's items, which do not carry it. Because every record of a key lives at
+// the key's item, a stored refusal binds the key: a later request with
+// another body that does write meets the record-only item and is
+// ErrMismatch. Readers of the table see the record's attributes on fn's
+// items and must treat record-only items, which lack fn's attributes, as
+// absent.
+//
+// The put is conditioned on "no item, or a record-only item whose record
+// expired more than ClockSkew ago" (the guard's condition replaces fn's,
+// which it implies) and asks for ALL_OLD on a failed condition. The item in
+// the way then answers: this attempt's own token means an earlier try of
+// the same put landed (an SDK retry), a success; a live record is replayed
+// (same fingerprint) or ErrMismatch; an expired record on fn's item, from a
+// use of the key before its retention ran out, sends the attempt to the
+// next generation, where fn runs again with that generation's randomness
+// and so a new key: fn's items are never written over. An expired
+// record-only item is written over in place, so every generation below the
+// highest one holding an item holds fn's item, which TTL never deletes:
+// deleting a record-only item can never hide a later generation's record.
+// After MaxGenerations uses the key is ErrKeyUsedUp. Each earlier use costs
+// every later request of the key one more put and one more run of fn.
+//
+// fn may run for a hit (as in Optimistic mode): any side effect beyond its
+// one write must be idempotent. Keep=false writes nothing and consults no
+// record. No record is ever IN_PROGRESS, so Config.Lease and Config.Wait do
+// not apply; ErrInProgress comes only from transactions in flight on the
+// item that keep refusing the put. The item and its record must fit
+// DynamoDB's 400 KB (ErrTooLarge). Steps: StepHandled, StepCommitted.
+//
+// Item-mode records live in fn's table, the other modes' in the idempotency
+// table, and neither mode sees the other's: switching a deployment between
+// Item and another mode forgets every key used before the switch, and a
+// retry of a request made before it runs again. Switch only when no
+// retry of an earlier request can still arrive (or accept that risk).
+//
 // # Retried writes
 //
 // The SDK retries a write whose response was lost. Every write carries the
@@ -115,7 +184,7 @@
 //
 // # Limits
 //
-// A record holds at most DynamoDB's 400 KB (ErrTooLarge); fn's writes plus
-// the record must fit one transaction: 100 actions and about 4 MB
-// (ErrTooManyWrites). DynamoDB failures are ErrStore.
+// A record holds at most DynamoDB's 400 KB (ErrTooLarge; in Item mode with
+// fn's item); fn's writes plus the record must fit one transaction: 100
+// actions and about 4 MB (ErrTooManyWrites). DynamoDB failures are ErrStore.
 package idem

@@ -52,6 +52,18 @@ var (
 	// the state of that write's item, not another attempt with the same
 	// key. The error is a *WriteConditionError.
 	ErrWriteConditionFailed = errors.New("idem: a write's condition failed; nothing was committed")
+
+	// ErrItemWrite reports, in Item mode, a unit of work that is neither
+	// empty nor one Put of a new item on Config.Item.Table at the key fn
+	// drew from ddb.KeyRand with Config.Item.NewKey: a programming error in
+	// fn. Nothing was written; the error says what was wrong.
+	ErrItemWrite = errors.New("idem: Item mode takes no write or one Put of a new item at its derived key")
+
+	// ErrKeyUsedUp reports, in Item mode, a key used again after its
+	// retention more than MaxGenerations times: every generation's item
+	// holds an earlier use. Nothing ran to completion and nothing was
+	// written. It matches ErrMismatch, whose remedy (a new key) it shares.
+	ErrKeyUsedUp = fmt.Errorf("%w: the key was used too many times, each after the retention of the last", ErrMismatch)
 )
 
 // InProgressError is the error for a live lease held by another attempt. It

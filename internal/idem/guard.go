@@ -31,6 +31,13 @@ const (
 	// replay the winner. Only for fn whose every side effect is a write
 	// through ddb.Write.
 	Optimistic
+	// Item keeps the record on the one new item fn writes (or on an item of
+	// its own when fn writes none), in fn's table at a key derived from the
+	// record id: one conditional PutItem, no transaction. fn may run more
+	// than once for a key, as in Optimistic, and may make no write or one
+	// Put of a new item whose key it draws from ddb.KeyRand (see
+	// Config.Item and the package documentation).
+	Item
 )
 
 func (m Mode) String() string {
@@ -39,6 +46,8 @@ func (m Mode) String() string {
 		return "lease"
 	case Optimistic:
 		return "optimistic"
+	case Item:
+		return "item"
 	}
 	return fmt.Sprintf("Mode(%d)", int(m))
 }
@@ -56,9 +65,13 @@ const (
 
 // Config configures a Guard. Zero durations take the defaults.
 type Config struct {
-	// Table is the idempotency table (see TableDefinition). Required.
+	// Table is the idempotency table (see TableDefinition). Required, except
+	// in Item mode, which does not use it.
 	Table string
 	Mode  Mode
+	// Item is where Item mode keeps its records; required in Item mode,
+	// unused in the others.
+	Item ItemConfig
 	// Retention is how long a COMPLETED record (and so a replayable outcome)
 	// lives, counted from its commit. It may be any positive duration, even
 	// shorter than the lease: an IN_PROGRESS record lives at least until its
@@ -117,10 +130,18 @@ type Guard struct {
 	cfg Config
 }
 
-// New returns a guard over api. It panics when cfg.Table is empty or a
-// duration is negative: both are programming errors.
+// New returns a guard over api. It panics when cfg.Table is empty (outside
+// Item mode), cfg.Item is incomplete (in Item mode) or a duration is
+// negative: all are programming errors.
 func New(api API, cfg Config) *Guard {
-	if cfg.Table == "" {
+	if cfg.Mode == Item {
+		if cfg.Item.Table.Name == "" || cfg.Item.Table.PartitionKey == "" || cfg.Item.NewKey == nil {
+			panic("idem: Item mode needs Config.Item.Table (name and partition key) and Config.Item.NewKey")
+		}
+		if cfg.Item.Table.TTLAttribute != AttrItemTTL {
+			panic("idem: Config.Item.Table must be made with ItemTableDefinition")
+		}
+	} else if cfg.Table == "" {
 		panic("idem: Config.Table is empty")
 	}
 	if cfg.Retention < 0 || cfg.Lease < 0 || cfg.ClockSkew < 0 || cfg.Wait < 0 || cfg.CommitBudget < 0 {
@@ -175,8 +196,10 @@ type Result struct {
 // ran it. See the package documentation for the protocol.
 //
 // fn's context carries a ddb.UnitOfWork: writes fn makes through ddb.Write
-// commit in one transaction with the COMPLETED record, or not at all. It
-// ends Config.CommitBudget before the lease (Lease mode) or ctx's deadline.
+// commit in one transaction with the COMPLETED record (in Item mode: fn's
+// one item carries the record), or not at all. It ends Config.CommitBudget
+// before the lease (Lease mode) or ctx's deadline. In Item mode it also
+// carries the ddb.KeyRand from which fn draws its item's key.
 //
 // Do returns, besides fn's own outcome:
 //   - a Result with Replayed set, when an earlier attempt completed with the
@@ -188,6 +211,8 @@ type Result struct {
 //   - ErrTooLarge, ErrTooManyWrites, ErrWriteConditionFailed: nothing
 //     committed, lease released;
 //   - ErrCommitLost: nothing of this attempt written;
+//   - in Item mode, ErrItemWrite (fn wrote something else than one new
+//     item at its derived key) and ErrKeyUsedUp: nothing written;
 //   - ErrStore: see its documentation;
 //   - ctx's error when ctx ended before the commit: nothing committed.
 func (g *Guard) Do(ctx context.Context, req Request, fn func(ctx context.Context) (Outcome, error)) (Result, error) {
@@ -198,8 +223,11 @@ func (g *Guard) Do(ctx context.Context, req Request, fn func(ctx context.Context
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
-	if g.cfg.Mode == Optimistic {
+	switch g.cfg.Mode {
+	case Optimistic:
 		return g.doOptimistic(ctx, id, req, fn)
+	case Item:
+		return g.doItem(ctx, id, req, fn)
 	}
 	return g.doLease(ctx, id, req, fn)
 }

@@ -89,11 +89,15 @@ type encodedResponse struct {
 }
 
 // encodeResponse compresses resp when that makes it smaller.
-func encodeResponse(resp []byte) encodedResponse {
+func encodeResponse(resp []byte) encodedResponse { return encodeResponseAt(resp, compressAtBytes) }
+
+// encodeResponseAt compresses resp when it has at least atBytes and
+// compression makes it smaller.
+func encodeResponseAt(resp []byte, atBytes int) encodedResponse {
 	if resp == nil {
 		resp = []byte{}
 	}
-	if len(resp) < compressAtBytes {
+	if len(resp) < atBytes {
 		return encodedResponse{data: resp}
 	}
 	z := gzipBuffers.Get().(*gzipBuffer)
@@ -119,11 +123,23 @@ var gzipBuffers = sync.Pool{New: func() any {
 	return z
 }}
 
+// gzipReaders holds readers for gunzip: a fresh gzip.Reader allocates about
+// 40 KB, many times a small response.
+var gzipReaders sync.Pool
+
 func gunzip(b []byte) ([]byte, error) {
-	r, err := gzip.NewReader(bytes.NewReader(b))
+	src := bytes.NewReader(b)
+	r, _ := gzipReaders.Get().(*gzip.Reader)
+	var err error
+	if r == nil {
+		r, err = gzip.NewReader(src)
+	} else {
+		err = r.Reset(src)
+	}
 	if err != nil {
 		return nil, err
 	}
+	defer gzipReaders.Put(r)
 	return io.ReadAll(r)
 }
 

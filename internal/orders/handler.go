@@ -44,7 +44,7 @@ type orderStore interface {
 type Handler struct {
 	store  orderStore
 	now    func() time.Time
-	newID  func() (string, error)
+	newID  func(ctx context.Context) (string, error)
 	logger *slog.Logger
 }
 
@@ -56,9 +56,11 @@ type Option func(*Handler)
 func WithClock(now func() time.Time) Option { return func(h *Handler) { h.now = now } }
 
 // WithIDGenerator makes the handler take order ids from gen instead of
-// NewID. The ids must satisfy ValidID, or GET cannot find the orders.
+// NewIDFrom(ddb.KeyRand(ctx)) (crypto/rand unless the request's context
+// says otherwise). The ids must satisfy ValidID, or GET cannot find the
+// orders.
 func WithIDGenerator(gen func() (string, error)) Option {
-	return func(h *Handler) { h.newID = gen }
+	return func(h *Handler) { h.newID = func(context.Context) (string, error) { return gen() } }
 }
 
 // WithLogger makes the handler log store failures to l instead of
@@ -67,7 +69,7 @@ func WithLogger(l *slog.Logger) Option { return func(h *Handler) { h.logger = l 
 
 // NewHandler returns the handlers of the order API on s.
 func NewHandler(s *Store, opts ...Option) *Handler {
-	h := &Handler{store: s, now: time.Now, newID: NewID, logger: slog.Default()}
+	h := &Handler{store: s, now: time.Now, newID: newIDFor, logger: slog.Default()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -124,7 +126,7 @@ func (h *Handler) Create() http.Handler {
 				strings.TrimPrefix(err.Error(), ErrMalformedBody.Error()+": "))
 			return
 		}
-		id, err := h.newID()
+		id, err := h.newID(r.Context())
 		if err != nil {
 			h.logger.ErrorContext(r.Context(), "orders: cannot make an order id", "error", err)
 			writeProblem(w, http.StatusInternalServerError, SlugInternalError, "Internal error", "")

@@ -398,3 +398,29 @@ func TestOrdersAreReadOnlyByTheirOwner(t *testing.T) {
 		}
 	})
 }
+
+// TestOrderIDFromKeyRand: whoever owns the request's context decides the
+// randomness of the new order's id, and so can make it the same for every
+// retry of a request.
+func TestOrderIDFromKeyRand(t *testing.T) {
+	t.Parallel()
+	store, _, _ := newStore(t)
+	seed := bytes.Repeat([]byte{0x5a}, 16)
+	seeded := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			next.ServeHTTP(w, r.WithContext(ddb.WithKeyRand(r.Context(), bytes.NewReader(seed))))
+		})
+	}
+	srv := newAPI(t, store, seeded)
+	want, err := orders.NewIDFrom(bytes.NewReader(seed))
+	if err != nil || !orders.ValidID(want) {
+		t.Fatalf("NewIDFrom = %q, %v", want, err)
+	}
+	created := post(t, srv, orderBody)
+	if created.status != http.StatusCreated || created.header.Get("Location") != "/orders/"+want {
+		t.Fatalf("POST = %d, Location %q; want 201 at /orders/%s", created.status, created.header.Get("Location"), want)
+	}
+	if again := post(t, srv, orderBody); again.status == http.StatusCreated {
+		t.Fatal("the same id was booked twice")
+	}
+}

@@ -23,6 +23,9 @@ var ErrNotFound = errors.New("orders: order not found")
 // keyAttr is the orders table's partition key.
 const keyAttr = "order_id"
 
+// createdAtAttr is an attribute every order's item has (see Get).
+const createdAtAttr = "created_at"
+
 // TableDefinition returns the orders table named name: partition key
 // order_id (a string), no TTL: orders are kept.
 func TableDefinition(name string) ddb.Table {
@@ -84,6 +87,11 @@ func (s *Store) Create(ctx context.Context, o Order) error {
 // Get returns the order with the given id, read with strong consistency. It
 // returns an error wrapping ErrNotFound when there is none, or DynamoDB's
 // error, or an error when the stored item cannot be decoded.
+//
+// Other components may keep items of their own at an order id in the table
+// (and attributes of their own on an order's item, which Get ignores); an
+// item without an order's created_at is not an order, and Get reports
+// ErrNotFound for it.
 func (s *Store) Get(ctx context.Context, id string) (Order, error) {
 	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
 		TableName:      aws.String(s.table),
@@ -93,7 +101,7 @@ func (s *Store) Get(ctx context.Context, id string) (Order, error) {
 	if err != nil {
 		return Order{}, fmt.Errorf("orders: get order %s: %w", id, err)
 	}
-	if out.Item == nil {
+	if _, isOrder := out.Item[createdAtAttr]; !isOrder {
 		return Order{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	var o Order

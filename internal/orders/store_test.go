@@ -146,6 +146,39 @@ func TestStore(t *testing.T) {
 		}
 	})
 
+	t.Run("an item of another component at an order id is not an order: ErrNotFound", func(t *testing.T) {
+		t.Parallel()
+		id := mustID(t)
+		_, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: map[string]types.AttributeValue{
+			"order_id":  &types.AttributeValueMemberS{Value: id},
+			"other_tag": &types.AttributeValueMemberS{Value: "not an order"},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := store.Get(ctx, id); !errors.Is(err, orders.ErrNotFound) {
+			t.Fatalf("Get: err = %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("an order's item with attributes of another component reads back as the order", func(t *testing.T) {
+		t.Parallel()
+		o := sampleOrder(t, mustID(t))
+		if err := store.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		_, err := client.UpdateItem(ctx, &dynamodb.UpdateItemInput{TableName: aws.String(table),
+			Key:              map[string]types.AttributeValue{"order_id": &types.AttributeValueMemberS{Value: o.ID}},
+			UpdateExpression: aws.String("SET other_tag = :v"), ExpressionAttributeValues: map[string]types.AttributeValue{":v": &types.AttributeValueMemberB{Value: []byte("x")}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := store.Get(ctx, o.ID)
+		if err != nil || !bytes.Equal(orders.EncodeOrder(got), orders.EncodeOrder(o)) {
+			t.Fatalf("Get = %s, %v; want the order", orders.EncodeOrder(got), err)
+		}
+	})
+
 	t.Run("getting an unknown id fails with ErrNotFound", func(t *testing.T) {
 		t.Parallel()
 		if _, err := store.Get(ctx, mustID(t)); !errors.Is(err, orders.ErrNotFound) {

@@ -47,6 +47,11 @@ func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Lo
 		Cache:     idem.NewCache(cacheEntries, cacheBytes),
 		Observer:  countEvent,
 	}
+	if cfg.Mode == idem.Item {
+		// The order is the one new item the create handler writes; its id
+		// comes from orders.NewIDFrom on ddb.KeyRand, which the guard seeds.
+		icfg.Item = idem.ItemConfig{Table: cfg.Tables()[0], NewKey: orders.NewIDFrom}
+	}
 	if o.guardConfig != nil {
 		o.guardConfig(&icfg)
 	}

@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/parcelhq/orderservice/internal/ddbtest"
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
@@ -45,11 +48,20 @@ func (s *syncBuffer) lastLine(t *testing.T) map[string]any {
 
 func newApp(t *testing.T) (http.Handler, *syncBuffer) {
 	t.Helper()
-	return newAppIn(t, idem.Lease)
+	h, logs, _ := newAppMode(t, idem.Lease)
+	return h, logs
 }
 
 // newAppIn is newApp with the guard in the given mode.
 func newAppIn(t *testing.T, mode idem.Mode) (http.Handler, *syncBuffer) {
+	t.Helper()
+	h, logs, _ := newAppMode(t, mode)
+	return h, logs
+}
+
+// newAppMode returns the app guarding creates in mode, its log, and its
+// configuration (with the tables' names).
+func newAppMode(t *testing.T, mode idem.Mode) (http.Handler, *syncBuffer, Config) {
 	t.Helper()
 	// AuthNone: these tests send plain requests, without the API Gateway
 	// context an authorizer fills (TestCallers covers that).
@@ -62,7 +74,7 @@ func newAppIn(t *testing.T, mode idem.Mode) (http.Handler, *syncBuffer) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h, logs
+	return h, logs, cfg
 }
 
 func TestRequestLog(t *testing.T) {
@@ -218,4 +230,49 @@ func TestARequestRefusedBeforeTheOrderIsReadBindsNothingInEitherMode(t *testing.
 			})
 		})
 	}
+}
+
+func TestItemMode(t *testing.T) {
+	t.Parallel()
+	h, _, cfg := newAppMode(t, idem.Item)
+	send := func(method, path, key, body string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		if method == http.MethodPost {
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Idempotency-Key", key)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	t.Run("a create is one order, its retry replays it byte for byte, and GET reads it back", func(t *testing.T) {
+		first := send(http.MethodPost, "/orders", "item-create", orderstest.JSON)
+		if first.Code != http.StatusCreated {
+			t.Fatalf("status %d, want 201: %s", first.Code, first.Body)
+		}
+		again := send(http.MethodPost, "/orders", "item-create", orderstest.JSON)
+		if again.Code != http.StatusCreated || again.Header().Get("Idempotent-Replayed") != "true" || !bytes.Equal(again.Body.Bytes(), first.Body.Bytes()) {
+			t.Fatalf("retry: %d replayed=%q %s, want the first answer replayed", again.Code, again.Header().Get("Idempotent-Replayed"), again.Body)
+		}
+		got := send(http.MethodGet, first.Header().Get("Location"), "", "")
+		if got.Code != http.StatusOK || !bytes.Equal(got.Body.Bytes(), first.Body.Bytes()) {
+			t.Fatalf("GET %s: %d %s, want the created order", first.Header().Get("Location"), got.Code, got.Body)
+		}
+		out, err := ddbtest.Client(t).Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(cfg.OrdersTable), ConsistentRead: aws.Bool(true)})
+		if err != nil || out.Count != 1 {
+			t.Fatalf("orders table holds %d items (%v), want the one order", out.Count, err)
+		}
+	})
+	t.Run("an invalid order binds its key: the corrected order with the same key is 422 and books nothing", func(t *testing.T) {
+		bad := strings.Replace(orderstest.JSON, `"postcode":"4000"`, `"postcode":"40A0"`, 1)
+		if w := send(http.MethodPost, "/orders", "item-invalid", bad); w.Code != http.StatusBadRequest {
+			t.Fatalf("invalid order: status %d, want 400", w.Code)
+		}
+		if w := send(http.MethodPost, "/orders", "item-invalid", orderstest.JSON); w.Code != http.StatusUnprocessableEntity {
+			t.Fatalf("corrected order with the old key: status %d, want 422: %s", w.Code, w.Body)
+		}
+		if w := send(http.MethodPost, "/orders", "item-invalid", bad); w.Code != http.StatusBadRequest || w.Header().Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("the invalid order again: %d, want its 400 replayed", w.Code)
+		}
+	})
 }

@@ -57,8 +57,10 @@ type Config struct {
 	// for its whole lease however short the retention (see idem.Config).
 	Retention time.Duration
 	// Mode is how POST /orders is guarded: idem.Optimistic (DefaultMode),
-	// valid here because the create handler's only side effect is its
-	// DynamoDB write, or idem.Lease.
+	// idem.Lease or idem.Item, each valid here because the create handler's
+	// only side effect is its DynamoDB write, and Item because that write is
+	// one Put of a new order whose id the handler draws from ddb.KeyRand
+	// (Item keeps the record on the order's item, see Config.Tables).
 	Mode     idem.Mode
 	LogLevel string
 	// AuthMode is AuthJWT (default) or AuthNone: whether a request without
@@ -68,8 +70,9 @@ type Config struct {
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
 // idempotency, 24h, DefaultMode (optimistic), INFO and jwt. It fails on a
-// retention that is not a positive Go duration, on a mode other than "lease"
-// or "optimistic", and on an auth mode other than "jwt" or "none".
+// retention that is not a positive Go duration, on a mode other than
+// "lease", "optimistic" or "item", and on an auth mode other than "jwt" or
+// "none".
 func ConfigFromEnv() (Config, error) {
 	c := Config{
 		OrdersTable:      envOr(EnvOrdersTable, "orders"),
@@ -94,8 +97,10 @@ func ConfigFromEnv() (Config, error) {
 		c.Mode = idem.Lease
 	case "optimistic":
 		c.Mode = idem.Optimistic
+	case "item":
+		c.Mode = idem.Item
 	default:
-		return Config{}, fmt.Errorf("app: %s=%q: want lease or optimistic", EnvIdempotencyMode, m)
+		return Config{}, fmt.Errorf("app: %s=%q: want lease, optimistic or item", EnvIdempotencyMode, m)
 	}
 	switch m := os.Getenv(EnvAuthMode); m {
 	case "", AuthJWT:
@@ -110,10 +115,13 @@ func ConfigFromEnv() (Config, error) {
 
 // Tables returns the definitions of the service's tables under the
 // configured names: the one description from which local tables, test tables
-// and the template check are made.
+// and the template check are made. The orders table is an Item-mode table in
+// every mode (TTL on idem.AttrItemTTL, which no order carries: only the
+// record-only items of Item mode do), so that switching the mode needs no
+// change to the table.
 func (c Config) Tables() []ddb.Table {
 	return []ddb.Table{
-		orders.TableDefinition(c.OrdersTable),
+		idem.ItemTableDefinition(orders.TableDefinition(c.OrdersTable)),
 		idem.TableDefinition(c.IdempotencyTable),
 	}
 }

@@ -35,6 +35,8 @@ func TestConfigFromEnv(t *testing.T) {
 			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 500 * time.Millisecond, Mode: idem.Optimistic, LogLevel: "INFO", AuthMode: AuthJWT}},
 		{name: "the template's smallest retention, 1h, is accepted", env: map[string]string{EnvIdempotencyTTL: "1h"},
 			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: time.Hour, Mode: idem.Optimistic, LogLevel: "INFO", AuthMode: AuthJWT}},
+		{name: "the item mode is accepted", env: map[string]string{EnvIdempotencyMode: "item"},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: idem.Item, LogLevel: "INFO", AuthMode: AuthJWT}},
 		{name: "an unknown mode is refused", env: map[string]string{EnvIdempotencyMode: "pessimistic"}, wantErr: EnvIdempotencyMode},
 		{name: "an unknown auth mode is refused, not taken as none", env: map[string]string{EnvAuthMode: "off"}, wantErr: EnvAuthMode},
 		{name: "auth modes are case-sensitive, as the template spells them", env: map[string]string{EnvAuthMode: "NONE"}, wantErr: EnvAuthMode},
