@@ -369,12 +369,13 @@ func (p *proc) response() string { return "resp-" + p.name }
 // fn is the guarded function: a side effect outside DynamoDB (recorded), and
 // a business write through the unit of work.
 func (p *proc) fn(ctx context.Context) (idem.Outcome, error) {
+	d, bounded := p.fnDeadline(ctx)
 	f := p.at(point{kind: pFn})
 	if f == fCrash {
 		p.die()
 		return idem.Outcome{}, errCrashed
 	}
-	if d, ok := ctx.Deadline(); ok && !p.clock().Before(d) {
+	if bounded && !p.clock().Before(d) {
 		// fn honours its context, which ends with the lease by this host's clock.
 		p.s.tracef("     %s fn: its context ended (lease over by its clock)", p.name)
 		return idem.Outcome{}, context.DeadlineExceeded
@@ -397,6 +398,22 @@ func (p *proc) fn(ctx context.Context) (idem.Outcome, error) {
 		}
 	}
 	return idem.Outcome{Response: []byte(p.response()), Keep: true}, nil
+}
+
+// fnDeadline returns when fn's context ends, in virtual time. The guard
+// derives the deadline from its clock (Config.Now, virtual here: the
+// deadline is then far in the real future) or as a duration on the real
+// clock; fn is entered at once after, so the real time left maps onto the
+// virtual clock from now.
+func (p *proc) fnDeadline(ctx context.Context) (time.Time, bool) {
+	d, ok := ctx.Deadline()
+	switch {
+	case !ok:
+		return time.Time{}, false
+	case d.After(base.AddDate(-1, 0, 0)):
+		return d, true
+	}
+	return p.clock().Add(time.Until(d)), true
 }
 
 func (s *schedule) bizKey(p *proc) string { return s.key + "/" + p.name }
