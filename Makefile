@@ -6,6 +6,7 @@
 #   make bench   benchmarks -> BENCHMARKS.md
 #   make fuzz    every fuzz target for FUZZTIME each
 #   make soak    the long reliability suite
+#   make explore enumerate the guard's interleavings and faults (a few minutes)
 #   make deploy  sam build + sam deploy
 #   make clean
 
@@ -21,7 +22,7 @@ FUNCTIONS := createorder
 
 export GOTOOLCHAIN ?= local
 
-.PHONY: all build test vet fmt-check local bench fuzz soak deploy clean deps vulncheck
+.PHONY: all build test vet fmt-check local bench fuzz soak explore deploy clean deps vulncheck
 
 all: build
 
@@ -49,11 +50,14 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags explore ./internal/idem/explore
 
 # Integration tests are part of the suite: if DynamoDB Local cannot be started
 # this fails, it does not skip.
+# The explorer (build tag explore) is part of the suite with a short bound:
+# its regression schedules and a few thousand schedules (about 15 s).
 test: deps fmt-check vet
-	$(DDB) run -- $(GO) test -count=1 -timeout 8m ./...
+	$(DDB) run -- bash -c '$(GO) test -count=1 -timeout 8m ./... && $(GO) test -tags explore -count=1 -timeout 5m ./internal/idem/explore'
 
 # SERVE_ARGS: flags for local/serve, e.g. SERVE_ARGS=-hold=3s (see README).
 local: deps
@@ -71,10 +75,26 @@ fuzz:
 soak: deps
 	$(DDB) run -- env SOAK=1 $(GO) test -count=1 -timeout 80m -run 'Reliability|Soak' -v ./reliability/...
 
+# EXPLORE_FLAGS: the bound of the depth-first enumeration and the random
+# walk (see internal/idem/explore). The output ends with one line:
+# "explore: N schedules, M faults injected, K violations".
+EXPLORE_FLAGS ?= -explore.preempt=1 -explore.faults=1 -explore.moves=1 -explore.walks=10000
+explore: deps
+	$(GO) test -c -tags explore -o $(BUILD_DIR)/explore.test ./internal/idem/explore
+	$(DDB) run -- $(BUILD_DIR)/explore.test -test.count=1 -test.timeout 60m $(EXPLORE_FLAGS)
+
 GOVULNCHECK_VERSION ?= v1.1.4
 vulncheck:
 	@if curl -fsS -m 10 -o /dev/null https://vuln.go.dev/index/db.json.gz 2>/dev/null; then \
-	  $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) ./...; \
+	  $(GO) run golang.org/x/vuln/cmd/govulncheck@$(# EXPLORE_FLAGS: the bound of the depth-first enumeration and the random
+# walk (see internal/idem/explore). The output ends with one line:
+# "explore: N schedules, M faults injected, K violations".
+EXPLORE_FLAGS ?= -explore.preempt=1 -explore.faults=1 -explore.moves=1 -explore.walks=10000
+explore: deps
+	$(GO) test -c -tags explore -o $(BUILD_DIR)/explore.test ./internal/idem/explore
+	$(DDB) run -- $(BUILD_DIR)/explore.test -test.count=1 -test.timeout 60m $(EXPLORE_FLAGS)
+
+GOVULNCHECK_VERSION) ./...; \
 	else \
 	  echo "vulncheck: NOT RUN: the Go vulnerability database is unreachable from this machine"; \
 	fi

@@ -24,6 +24,7 @@ const (
 	evRelease                   // a DeleteItem of the record landed
 	evFnStart                   // fn's side effect happened
 	evReturn                    // Do returned to the caller
+	evStart                     // Do was called
 )
 
 // event is something that happened, at virtual time at, in landing order.
@@ -205,6 +206,7 @@ func (p *proc) outcomeString() string {
 // hold is what the checker knows of one attempt's claim on the key.
 type hold struct {
 	acquired, fnRan, committed, released, replaced bool
+	running, sawOther                              bool      // in Do; saw another attempt's record meanwhile
 	lease                                          time.Time // by the holder's clock
 	exp                                            int64     // its COMPLETED record's expiry
 }
@@ -225,6 +227,9 @@ func (s *schedule) check(ctx context.Context) {
 	committed := map[string]bool{} // responses committed so far
 	for _, e := range s.log {
 		h := st[e.run]
+		if e.kind == evStart {
+			h.running = true
+		}
 		switch e.kind {
 		case evAcquire, evCommit:
 			if e.kind == evCommit && !e.replaces {
@@ -268,6 +273,14 @@ func (s *schedule) check(ctx context.Context) {
 			h.fnRan = true
 		case evReturn:
 			s.checkReturn(e.run, h, committed)
+			h.running = false
+		}
+		if cur != nil {
+			for q, hq := range st {
+				if hq.running && q != curRun {
+					hq.sawOther = true
+				}
+			}
 		}
 	}
 	switch {
@@ -321,8 +334,20 @@ func (s *schedule) checkReturn(p *proc, h *hold, committed map[string]bool) {
 		if !committed[string(p.resp)] {
 			s.violate("unstored-success", "%s replayed %q, which no attempt committed", p.name, p.resp)
 		}
-	case errors.Is(err, idem.ErrMismatch), errors.Is(err, idem.ErrTooLarge), errors.Is(err, idem.ErrTooManyWrites), errors.Is(err, idem.ErrWriteConditionFailed):
+	case errors.Is(err, idem.ErrMismatch), errors.Is(err, idem.ErrTooLarge), errors.Is(err, idem.ErrTooManyWrites):
 		s.violate("impossible-error", "%s: impossible error: %v", p.name, err)
+	case errors.Is(err, idem.ErrWriteConditionFailed):
+		// fn's write has a condition that always holds: only a refusal of
+		// it by a transaction in flight explains this.
+		if p.bizConflicts == 0 {
+			s.violate("impossible-error", "%s: %v, though fn's write was never refused", p.name, err)
+		}
+	case errors.Is(err, idem.ErrInProgress):
+		// "Key in use" needs another attempt's record, or a refusal of this
+		// attempt's write of the record by a transaction in flight.
+		if !h.sawOther && p.recConflicts == 0 {
+			s.violate("unexplained-in-progress", "%s: %v, though no other attempt held a record of the key while it ran and its record was never refused (refusals of fn's write: %d)", p.name, err, p.bizConflicts)
+		}
 	case errors.Is(err, idem.ErrCommitLost):
 		if !h.replaced {
 			s.violate("unexplained-error", "%s: ErrCommitLost though no other attempt took its record over", p.name)
@@ -331,7 +356,7 @@ func (s *schedule) checkReturn(p *proc, h *hold, committed map[string]bool) {
 		if p.faults == 0 {
 			s.violate("unexplained-error", "%s: ErrStore without a store fault: %v", p.name, err)
 		}
-	case errors.Is(err, idem.ErrInProgress), errors.Is(err, errFn), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, errFn), errors.Is(err, context.DeadlineExceeded):
 	default:
 		s.violate("unexplained-error", "%s: unexpected error: %v", p.name, err)
 	}

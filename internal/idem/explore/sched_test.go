@@ -248,6 +248,12 @@ func (s *schedule) step(d decision) {
 		if p.pt.op == "DeleteItem" {
 			p.deleteFaulted = true
 		}
+		switch d.fault {
+		case fConflict:
+			p.recConflicts++
+		case fBizConflict:
+			p.bizConflicts++
+		}
 	}
 	if d.move != mNone {
 		s.nMov++
@@ -294,6 +300,8 @@ type proc struct {
 
 	faults        int  // faults injected into this attempt
 	deleteFaulted bool // a fault hit one of its DeleteItem calls (a release)
+	recConflicts  int  // TransactionConflict refusals of its writes of the record
+	bizConflicts  int  // TransactionConflict refusals of fn's write in its commits
 	tokens        map[string]bool
 }
 
@@ -342,6 +350,7 @@ var (
 func (p *proc) main(ctx context.Context) {
 	defer p.s.wg.Done()
 	p.at(point{kind: pStart})
+	p.s.record(event{kind: evStart, run: p})
 	res, err := p.guard.Do(ctx, p.s.req(), p.fn)
 	if p.dead {
 		return
