@@ -27,6 +27,18 @@
 // either. A consistent read takes a fixed slice of virtual time, so a
 // Config.Wait loop ends.
 //
+// # Invariants
+//
+// Checked after every schedule on the tables and on the writes that landed
+// (the wrapper records each, with the record it replaced): no live record is
+// replaced (an IN_PROGRESS one only after its lease ended, a COMPLETED one
+// only after it expired); commits and releases are fenced; fn's writes are
+// stored if and only if their COMPLETED record is; in Lease mode fn runs at
+// most once unless an earlier run's lease truly lapsed or it gave the key up;
+// every success returned is a stored outcome; every error is explained by a
+// fault or another attempt; and after the dust settles a retry replays or
+// creates exactly one outcome.
+//
 // After the attempts, the dust settles: a fresh attempt retries the key (and
 // again after every lease lapsed, if a crashed attempt's lease blocked it),
 // then the first attempt's host retries it (its Cache answers).

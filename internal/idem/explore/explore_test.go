@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -24,11 +25,12 @@ import (
 var (
 	flagPreempt = flag.Int("explore.preempt", 1, "DFS bound: preemptions per schedule")
 	flagFaults  = flag.Int("explore.faults", 1, "DFS bound: faults per schedule")
-	flagMoves   = flag.Int("explore.moves", 1, "DFS bound: clock moves per schedule")
+	flagMoves   = flag.Int("explore.moves", 0, "DFS bound: clock moves per schedule")
 	flagMax     = flag.Int("explore.max", 0, "stop the DFS after this many schedules (0: exhaust the bound)")
-	flagWalks   = flag.Int("explore.walks", 200, "random walks over deeper schedules after the DFS")
+	flagWalks   = flag.Int("explore.walks", 300, "random walks over deeper schedules after the DFS")
 	flagSeed    = flag.Uint64("explore.seed", 1, "seed of the random walks")
-	flagWorkers = flag.Int("explore.workers", 8, "schedules run at once")
+	flagWorkers = flag.Int("explore.workers", 16, "schedules run at once")
+	flagDFSMove = flag.String("explore.dfsmoves", "lapse,expire", "DFS bound: the clock moves on offer (lapse, expire, leaseedge, expireedge); the random walk offers all")
 	flagReplay  = flag.String("explore.replay", "", "run only this schedule (a seed a violation printed) and print its trace")
 )
 
@@ -77,7 +79,7 @@ func (e *env) newKey() string { return fmt.Sprintf("%s-%d", e.run, e.seq.Add(1))
 
 // TestExplore enumerates every schedule within the DFS bound for each
 // configuration, then walks deeper ones at random, and fails on the first
-// violation of an invariant (see check.go), printing its seed and trace.
+// violation of an invariant (see check_test.go), printing its seed and trace.
 func TestExplore(t *testing.T) {
 	if *flagReplay != "" {
 		t.Skip("-explore.replay: see TestReplay")
@@ -86,7 +88,11 @@ func TestExplore(t *testing.T) {
 	ctx := context.Background()
 	var t0 = time.Now()
 	var mine tally
-	b := bounds{preempt: *flagPreempt, faults: *flagFaults, moves: *flagMoves, moveSet: []move{mLapse, mExpire, mLeaseEdge, mExpireEdge}}
+	moves, err := parseMoves(*flagDFSMove)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bounds{preempt: *flagPreempt, faults: *flagFaults, moves: *flagMoves, moveSet: moves}
 	cfgs := dfsConfigs()
 	fmt.Printf("explore: dfs bound: 2 attempts, %s, over %d configurations:\n", b, len(cfgs))
 	for _, c := range cfgs {
@@ -125,4 +131,20 @@ func TestReplay(t *testing.T) {
 	if len(s.violations) > 0 {
 		t.Errorf("schedule violates an invariant: %v", s.violations)
 	}
+}
+
+func parseMoves(list string) ([]move, error) {
+	var ms []move
+	for _, name := range strings.Split(list, ",") {
+		found := false
+		for i, n := range moveNames {
+			if i > 0 && n == name {
+				ms, found = append(ms, move(i)), true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("-explore.dfsmoves: unknown clock move %q", name)
+		}
+	}
+	return ms, nil
 }
