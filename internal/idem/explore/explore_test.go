@@ -98,6 +98,8 @@ func TestExplore(t *testing.T) {
 	for _, c := range cfgs {
 		fmt.Printf("explore:   %s\n", c)
 	}
+	stop := progress(&mine, 30*time.Second)
+	defer stop()
 	n, complete := dfs(ctx, e, cfgs, b, *flagWorkers, *flagMax, &mine)
 	state := "exhausted the bound"
 	if !complete {
@@ -147,4 +149,23 @@ func parseMoves(list string) ([]move, error) {
 		}
 	}
 	return ms, nil
+}
+
+// progress prints t's count every period until stop is called.
+func progress(t *tally, period time.Duration) (stop func()) {
+	done := make(chan struct{})
+	tick := time.NewTicker(period)
+	t0 := time.Now()
+	go func() {
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				fmt.Printf("explore: ... %d schedules in %s\n", t.schedules.Load(), since(t0))
+			}
+		}
+	}()
+	return func() { close(done) }
 }
