@@ -2,8 +2,12 @@
 #
 #   make test    vet + every test (unit and integration) against DynamoDB Local
 #   make local   the API on http://$(API_ADDR), no Docker or SAM needed
+#   make -s token SUB=<name> [SCOPES="orders/create orders/read"]
+#                a bearer token for caller <name> that make local accepts
 #   make build   functions' bootstrap binaries (linux/arm64, static, stripped)
+#   make lint-template  cfn-lint template.yaml (must report nothing; CI runs it)
 #   make bench   benchmarks -> BENCHMARKS.md
+#   make vulncheck  govulncheck (online database, else the ../shared/vulndb snapshot)
 #   make fuzz    every fuzz target for FUZZTIME each
 #   make soak    the long reliability suite
 #   make explore enumerate the guard's interleavings and faults (a few minutes)
@@ -22,7 +26,7 @@ FUNCTIONS := createorder
 
 export GOTOOLCHAIN ?= local
 
-.PHONY: all build test vet fmt-check local bench fuzz soak explore deploy clean deps vulncheck
+.PHONY: all build test vet fmt-check local token lint-template bench fuzz soak explore deploy clean deps tools vulncheck
 
 all: build
 
@@ -32,7 +36,19 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
-deps: node_modules/.package-lock.json
+# The pinned developer tools (tools/go.mod: the Lambda Runtime Interface
+# Emulator, govulncheck), built from the Go module proxy into bin/.
+TOOLS_BIN := $(CURDIR)/bin
+RIE := $(TOOLS_BIN)/aws-lambda-rie
+GOVULNCHECK := $(TOOLS_BIN)/govulncheck
+# The emulator runs (and builds) on Linux only; elsewhere only govulncheck.
+$(TOOLS_BIN)/.tools: tools/go.mod tools/go.sum
+	cd tools && if [ "$$(uname -s)" = Linux ]; then GOBIN=$(TOOLS_BIN) $(GO) install tool; \
+	  else GOBIN=$(TOOLS_BIN) $(GO) install golang.org/x/vuln/cmd/govulncheck; fi
+	@touch $@
+tools: $(TOOLS_BIN)/.tools
+
+deps: node_modules/.package-lock.json tools
 	$(GO) mod download
 
 build: $(FUNCTIONS:%=$(BUILD_DIR)/%/bootstrap)
@@ -59,9 +75,25 @@ vet:
 test: deps fmt-check vet
 	$(DDB) run -- bash -c '$(GO) test -count=1 -timeout 8m ./... && $(GO) test -tags explore -count=1 -timeout 5m ./internal/idem/explore'
 
-# SERVE_ARGS: flags for local/serve, e.g. SERVE_ARGS=-hold=3s (see README).
+# The very bootstrap `sam build` packages, but for this machine's
+# architecture, run by local/serve under the Lambda Runtime Interface Emulator
+# in a pool of execution environments (on Linux; elsewhere local/serve falls
+# back to calling the handler in-process and says so).
+# SERVE_ARGS: more flags for local/serve, e.g. SERVE_ARGS=-hold=3s or
+# SERVE_ARGS=-max-environments=8 (see README).
+HOST_BUILD_DIR := $(BUILD_DIR)/host
 local: deps
-	$(DDB) run -- $(GO) run ./local/serve $(SERVE_ARGS)
+	@$(MAKE) -s build GOARCH_LAMBDA=$$($(GO) env GOARCH) BUILD_DIR=$(HOST_BUILD_DIR)
+	$(DDB) run -- $(GO) run ./local/serve -bootstrap $(HOST_BUILD_DIR)/createorder/bootstrap -rie $(RIE) $(SERVE_ARGS)
+
+lint-template:
+	cfn-lint template.yaml
+
+# Signed with the key pair make local checks tokens against
+# (.local/jwt-signing-key.pem, made on first use; LOCAL_JWT_KEY overrides).
+SCOPES ?= orders/create orders/read
+token:
+	@$(GO) run ./local/token -sub '$(SUB)' -scopes '$(SCOPES)'
 
 bench: deps build
 	$(DDB) run -- $(GO) run ./bench -out BENCHMARKS.md
@@ -83,13 +115,22 @@ explore: deps
 	$(GO) test -c -tags explore -o $(BUILD_DIR)/explore.test ./internal/idem/explore
 	$(DDB) run -- $(BUILD_DIR)/explore.test -test.count=1 -test.timeout 60m $(EXPLORE_FLAGS)
 
-GOVULNCHECK_VERSION ?= v1.1.4
-vulncheck:
-	@if curl -fsS -m 10 -o /dev/null https://vuln.go.dev/index/db.json.gz 2>/dev/null; then \
-	  $(GO) run golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) ./...; \
-	else \
-	  echo "vulncheck: NOT RUN: the Go vulnerability database is unreachable from this machine"; \
-	fi
+# Known vulnerabilities in the dependencies, with the pinned govulncheck. The
+# database: VULNDB if set; else the online one when it answers; else the
+# offline snapshot at VULNDB_SNAPSHOT (CI has ../shared/vulndb). With none of
+# them it fails: a check that did not run never passes. govulncheck exits
+# non-zero on a vulnerability the code reaches.
+VULNDB ?=
+VULNDB_SNAPSHOT ?= ../shared/vulndb
+vulncheck: tools
+	@set -e; db="$(VULNDB)"; \
+	if [ -z "$$db" ]; then \
+	  if curl -fsS -m 10 -o /dev/null https://vuln.go.dev/index/db.json.gz 2>/dev/null; then db=https://vuln.go.dev; \
+	  elif [ -f "$(VULNDB_SNAPSHOT)/index/db.json" ]; then db="file://$$(cd "$(VULNDB_SNAPSHOT)" && pwd)"; \
+	  else echo "vulncheck: FAILED: the Go vulnerability database is unreachable and there is no snapshot at $(VULNDB_SNAPSHOT); set VULNDB=file:///path/to/vulndb" >&2; exit 1; fi; \
+	fi; \
+	$(GOVULNCHECK) -db "$$db" -version | sed -n 's/^/vulncheck: /; /Scanner\|DB/p'; \
+	$(GOVULNCHECK) -db "$$db" ./...
 
 deploy:
 	sam build

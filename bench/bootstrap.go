@@ -4,13 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -18,6 +21,7 @@ import (
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/lambdatest"
+	"github.com/parcelhq/orderservice/local/rie"
 )
 
 // artifact is one `make build` bootstrap.
@@ -49,22 +53,24 @@ func makeBuild(ctx context.Context, root, dir string, archs []string) ([]artifac
 	return out, nil
 }
 
-// bootstrapResult is what the bootstrap runs under the Runtime API measured.
+// bootstrapResult is what the bootstrap runs under the emulator measured.
 type bootstrapResult struct {
 	arch        string
-	coldStarts  []time.Duration // process start to first response
+	coldStarts  []time.Duration // environment start to first response
 	invocations int             // of the memory load, after the first
-	warmMiss    []time.Duration // Runtime API round trips of the memory load's misses
+	warmMiss    []time.Duration // invoke round trips of the memory load's misses
 	warmHit     []time.Duration // and of its replays
-	hwm, rss    int64           // KiB, after the memory load
+	hwm, rss    int64           // KiB, of the bootstrap process after the memory load
 }
 
-// runBootstrap starts bin (a bootstrap for this machine) n times, each under
-// a Runtime API of its own (lambdatest), and times process start to the
-// response of its first invocation, a POST /orders miss. The last process
-// then gets invocations more (every fifth the retry of the one before, a
-// hit; the others misses), each timed from Invoke to its response, and its
-// VmHWM is read.
+// runBootstrap runs bin (a bootstrap for this machine) n times, each time in
+// a fresh execution environment of its own (local/rie: the real Lambda
+// Runtime Interface Emulator, one environment), and times the environment's
+// start to the response of its first invocation, a POST /orders miss: the
+// emulator's start, the bootstrap's init, the invocation. The last
+// environment then gets invocations more (every fifth the retry of the one
+// before, a hit; the others misses), each timed from Invoke to its response,
+// and the bootstrap process's VmHWM is read.
 func runBootstrap(ctx context.Context, r *runner, bin, endpoint string, cfg app.Config, n, invocations int) (bootstrapResult, error) {
 	res := bootstrapResult{arch: runtime.GOARCH}
 	for i := range n {
@@ -106,35 +112,37 @@ func runBootstrap(ctx context.Context, r *runner, bin, endpoint string, cfg app.
 
 type procMem struct{ hwm, rss int64 }
 
-// coldStart runs one bootstrap process: it times start to first response,
-// calls more with an invoke function, reads the process's memory, and
-// kills it.
+// coldStart runs one execution environment: it times its start to the first
+// response, calls more with an invoke function, reads the bootstrap
+// process's memory, and shuts the environment down.
 func coldStart(ctx context.Context, r *runner, bin, endpoint string, cfg app.Config, more func(context.Context, func(context.Context, string) error) error) (time.Duration, procMem, error) {
 	s, done := r.scope()
 	defer done()
-	rt := lambdatest.Start(s, 10*time.Second)
-	pctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	cmd := exec.CommandContext(pctx, bin)
-	cmd.Env = append(append(scrubbedEnv(), rt.Env("createorder")...),
-		ddb.EndpointEnv+"="+endpoint, "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
-		app.EnvOrdersTable+"="+cfg.OrdersTable, app.EnvIdempotencyTable+"="+cfg.IdempotencyTable, app.EnvLogLevel+"=INFO")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.Stdout = nil // the request log
-	exited := make(chan struct{})
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
+	var output bytes.Buffer // the function's log, for an error message
+	var outMu sync.Mutex
+	pool, err := rie.NewPool(rie.Options{
+		RIE: lambdatest.RIE(s), Bootstrap: bin, FunctionName: "CreateOrderFunction",
+		Timeout: 10 * time.Second, MemoryMB: 256, Max: 1,
+		Env: []string{
+			ddb.EndpointEnv + "=" + endpoint,
+			app.EnvOrdersTable + "=" + cfg.OrdersTable, app.EnvIdempotencyTable + "=" + cfg.IdempotencyTable, app.EnvLogLevel + "=ERROR",
+			// The benchmark measures the guard, not the authorizer: events carry no caller.
+			app.EnvAuthMode + "=" + app.AuthNone,
+		},
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Output: writerFunc(func(p []byte) (int, error) {
+			outMu.Lock()
+			defer outMu.Unlock()
+			if output.Len() < 64<<10 {
+				output.Write(p)
+			}
+			return len(p), nil
+		}),
+	})
+	if err != nil {
 		return 0, procMem{}, err
 	}
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	defer func() {
-		cancel()
-		<-exited
-	}()
+	defer pool.Close()
 
 	invoke := func(ctx context.Context, key string) error {
 		ev, err := json.Marshal(createEvent(key))
@@ -143,23 +151,11 @@ func coldStart(ctx context.Context, r *runner, bin, endpoint string, cfg app.Con
 		}
 		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
 		defer icancel()
-		go func() {
-			select {
-			case <-exited:
-				icancel()
-			case <-ictx.Done():
-			}
-		}()
-		out, err := rt.Invoke(ictx, ev)
+		out, err := pool.Invoke(ictx, "", ev)
 		if err != nil {
-			select {
-			case <-exited:
-				return fmt.Errorf("bootstrap exited: %v\n%s", cmd.ProcessState, stderr.String())
-			case msg := <-rt.InitErrors():
-				return fmt.Errorf("bootstrap init failed: %s", msg)
-			default:
-			}
-			return err
+			outMu.Lock()
+			defer outMu.Unlock()
+			return fmt.Errorf("%w\n%s", err, output.String())
 		}
 		var resp events.APIGatewayV2HTTPResponse
 		if err := json.Unmarshal(out, &resp); err != nil {
@@ -170,6 +166,7 @@ func coldStart(ctx context.Context, r *runner, bin, endpoint string, cfg app.Con
 		}
 		return nil
 	}
+	start := time.Now()
 	if err := invoke(ctx, newKey()); err != nil {
 		return 0, procMem{}, err
 	}
@@ -177,9 +174,38 @@ func coldStart(ctx context.Context, r *runner, bin, endpoint string, cfg app.Con
 	if err := more(ctx, invoke); err != nil {
 		return d, procMem{}, err
 	}
-	hwm, rss, err := peakRSS(cmd.Process.Pid)
+	pid, err := processOf(bin)
 	if err != nil {
-		return d, procMem{}, errors.Join(err, errors.New(stderr.String()))
+		return d, procMem{}, err
+	}
+	hwm, rss, err := peakRSS(pid)
+	if err != nil {
+		return d, procMem{}, err
 	}
 	return d, procMem{hwm: hwm, rss: rss}, nil
 }
+
+// processOf returns the pid of the one running process whose executable is
+// bin (the bootstrap the emulator started).
+func processOf(bin string) (int, error) {
+	want, err := filepath.EvalSymlinks(bin)
+	if err != nil {
+		return 0, err
+	}
+	exes, _ := filepath.Glob("/proc/[0-9]*/exe")
+	var pids []int
+	for _, exe := range exes {
+		if got, err := os.Readlink(exe); err == nil && got == want {
+			pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(exe)))
+			pids = append(pids, pid)
+		}
+	}
+	if len(pids) != 1 {
+		return 0, fmt.Errorf("%d processes run %s, want the one bootstrap: %v", len(pids), bin, pids)
+	}
+	return pids[0], nil
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }

@@ -84,7 +84,7 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 	logger := app.NewLogger(io.Discard, "INFO")
 	handlers := map[idem.Mode][2]lambdaHandler{} // two containers per mode
 	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
-		cfg := app.Config{OrdersTable: tables.inprocOrders, IdempotencyTable: tables.inprocIdem[mode], Retention: idem.DefaultRetention, Mode: mode, LogLevel: "INFO"}
+		cfg := app.Config{OrdersTable: tables.inprocOrders, IdempotencyTable: tables.inprocIdem[mode], Retention: idem.DefaultRetention, Mode: mode, LogLevel: "INFO", AuthMode: app.AuthNone}
 		var pair [2]lambdaHandler
 		for i := range pair {
 			h, err := app.New(ctx, cfg, client, logger)

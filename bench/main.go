@@ -186,7 +186,7 @@ func run(ctx context.Context, o options) (err error) {
 			hostBin = a.path
 		}
 	}
-	logf("bootstrap: %d cold starts under the Runtime API, then %d invocations", o.coldStarts, o.invocations)
+	logf("bootstrap: %d cold starts under the Lambda Runtime Interface Emulator, then %d invocations", o.coldStarts, o.invocations)
 	if rep.boot, err = runBootstrap(ctx, r, hostBin, endpoint, tables.bootstrap, o.coldStarts, o.invocations); err != nil {
 		return fmt.Errorf("bootstrap: %w", err)
 	}

@@ -161,11 +161,11 @@ func (r report) markdown() string {
 		for _, d := range bt.coldStarts {
 			all = append(all, fmt.Sprintf("%.1f", float64(d)/float64(time.Millisecond)))
 		}
-		p("| process start → first response (linux/%s bootstrap under lambdatest's Runtime API; first invocation a POST /orders miss) | median **%s** of %d cold starts (min %s, max %s; each ms: %s) |\n",
+		p("| environment start → first response (linux/%s bootstrap under the real Lambda Runtime Interface Emulator, local/rie: emulator start + init + first invocation, a POST /orders miss) | median **%s** of %d cold starts (min %s, max %s; each ms: %s) |\n",
 			bt.arch, ms(percentile(cs, 50)), len(cs), ms(cs[0]), ms(cs[len(cs)-1]), strings.Join(all, ", "))
 	}
 	if len(bt.warmMiss) > 0 && len(bt.warmHit) > 0 {
-		p("| the same bootstrap warm, Invoke → response through the Runtime API | miss p50 %s, p99 %s (n %d); first replay (from the cache of the container that committed it) p50 %s, p99 %s (n %d) |\n",
+		p("| the same bootstrap warm, Invoke → response through the emulator | miss p50 %s, p99 %s (n %d); first replay (from the cache of the container that committed it) p50 %s, p99 %s (n %d) |\n",
 			ms(percentile(bt.warmMiss, 50)), ms(percentile(bt.warmMiss, 99)), len(bt.warmMiss),
 			ms(percentile(bt.warmHit, 50)), ms(percentile(bt.warmHit, 99)), len(bt.warmHit))
 	}

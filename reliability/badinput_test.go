@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
 	"github.com/parcelhq/orderservice/internal/orders"
@@ -53,6 +54,10 @@ func badCorpus() []badCase {
 		return badCase{name: "a body " + name + " is refused before the guard", ctype: json, body: body,
 			status: 400, slug: idemhttp.TypeBodyMalformed}
 	}
+	mediaType := func(name, ctype string) badCase {
+		return badCase{name: "a content type " + name + " is refused before the guard", ctype: ctype, body: valid,
+			status: 415, slug: idemhttp.TypeUnsupportedMediaType}
+	}
 	invalidOrder := func(name string, body []byte) badCase {
 		return badCase{name: "a well-formed body " + name + " is an invalid order, stored under its key", ctype: json, body: body,
 			status: 400, slug: orders.SlugInvalidOrder, stored: true}
@@ -75,6 +80,10 @@ func badCorpus() []badCase {
 		keyInvalid("with a comma", `a,b`),
 		keyInvalid("with a bare space", `ab cd`),
 		keyInvalid("with a bare backslash", `ab\cd`),
+		keyInvalid("that is bare with sf-parameters", `abc;x=1`),
+		keyInvalid("that is a bare sf-boolean", `?1`),
+		keyInvalid("that is a bare sf-byte-sequence", `:YWJj:`),
+		keyInvalid("that is bare with a character outside the sf-token grammar", `a{b}`),
 		keyInvalid("sent in two header fields", "{KEY}", "{KEY}x"),
 		bodyMalformed("that is truncated JSON", valid[:len(valid)/2]),
 		bodyMalformed("that is empty", nil),
@@ -94,16 +103,16 @@ func badCorpus() []badCase {
 		invalidOrder("with nesting within the limit in an unknown member", []byte(strings.Replace(string(valid), `{"sender"`, `{"x":`+shallow+`,"sender"`, 1))),
 		invalidOrder("with a negative weight", withParcel(`{"weight_kg":-1,"length_cm":30,"width_cm":20,"height_cm":10}`)),
 		invalidOrder("with a postcode outside the state", []byte(strings.Replace(string(valid), `"postcode":"2000"`, `"postcode":"3000"`, 1))),
-		{name: "a body that is a JSON array is malformed for the handler, stored under its key", ctype: json, body: []byte(`[1,2]`),
-			status: 400, slug: orders.SlugMalformedBody, stored: true},
-		{name: "a body that is a JSON string is malformed for the handler, stored under its key", ctype: json, body: []byte(`"order"`),
-			status: 400, slug: orders.SlugMalformedBody, stored: true},
-		{name: "a text/plain body is an unsupported media type, not stored (the key stays free)", ctype: "text/plain", body: valid,
-			status: 415, slug: orders.SlugUnsupportedMediaType},
-		{name: "a body without a content type is an unsupported media type, not stored (the key stays free)", body: valid,
-			status: 415, slug: orders.SlugUnsupportedMediaType},
-		{name: "a JSON body in latin1 is an unsupported media type, not stored (the key stays free)", ctype: "application/json; charset=iso-8859-1", body: valid,
-			status: 415, slug: orders.SlugUnsupportedMediaType},
+		bodyMalformed("that is a JSON array", []byte(`[1,2]`)),
+		bodyMalformed("that is an empty JSON array", []byte(`[]`)),
+		bodyMalformed("that is JSON null", []byte(`null`)),
+		bodyMalformed("that is a JSON string", []byte(`"order"`)),
+		bodyMalformed("that is the order inside an array", []byte(`[`+string(valid)+`]`)),
+		mediaType("text/plain", "text/plain"),
+		mediaType("missing", ""),
+		mediaType("application/json in latin1", "application/json; charset=iso-8859-1"),
+		mediaType("application/vnd.api+json", "application/vnd.api+json"),
+		mediaType("that does not parse", "application/json; charset"),
 		{name: "a 100 KB body is refused before the guard", ctype: json, body: padded(100 << 10),
 			status: 413, slug: idemhttp.TypeBodyTooLarge},
 		{name: "a 10 MB body is refused before the guard", ctype: json, body: padded(10<<20 - 1),
@@ -118,23 +127,37 @@ func padded(n int) []byte {
 }
 
 // TestReliabilityBadInput sends a corpus of malformed requests to the real
-// service. It proves each is answered with its documented 4xx and problem
-// type as application/problem+json, that no order is created, that requests
-// refused before the guard (key, syntax, size) leave no idempotency record,
-// nor do 413 and 415 (app's keep policy: the key stays free for a fixed
-// request), and that requests the handler refused otherwise (a body that is
-// not an object, business validation) are stored by design: the bad request is replayed and
-// a corrected body under the same key is 422 key-reused.
+// service, in each guard mode. It proves each is answered with its
+// documented 4xx and problem type as application/problem+json, that no order
+// is created, and that exactly the answers app.Policy says are stored leave
+// an idempotency record: requests refused before the order was read (key,
+// Content-Type, size, a body that is not one JSON object) leave none, so the
+// key stays free for the fixed request; an invalid order is stored by design
+// (replayed, and a corrected body under the same key is 422 key-reused).
 func TestReliabilityBadInput(t *testing.T) {
-	tb := newTables(t)
-	srv := start(t, serveBin(t), tb.env("lease")...)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-
 	corpus := badCorpus()
 	if len(corpus) < 30 {
 		t.Fatalf("corpus of %d requests, want at least 30", len(corpus))
 	}
+	for _, c := range corpus {
+		if c.frontDoor {
+			continue
+		}
+		if a, ok := app.PolicyFor(c.status, c.slug); !ok || a.Stored != c.stored {
+			t.Errorf("%s: %d %s stored=%v, but app.Policy says %+v (listed: %v)", c.name, c.status, c.slug, c.stored, a, ok)
+		}
+	}
+	for _, mode := range []string{"lease", "optimistic"} {
+		t.Run("in "+mode+" mode", func(t *testing.T) { badInput(t, mode, corpus) })
+	}
+}
+
+func badInput(t *testing.T, mode string, corpus []badCase) {
+	tb := newTables(t)
+	srv := start(t, serveBin(t), tb.env(mode)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+
 	wantRecords := map[string]string{} // record id -> case
 	var validKeys []string
 	for _, c := range corpus {
@@ -163,7 +186,7 @@ func TestReliabilityBadInput(t *testing.T) {
 			if c.keys == nil && !c.noKey {
 				validKeys = append(validKeys, key)
 				if c.stored {
-					wantRecords[idem.RecordID("", key)] = c.name
+					wantRecords[idem.RecordID(callerScope, key)] = c.name
 				}
 			}
 		})
@@ -181,11 +204,44 @@ func TestReliabilityBadInput(t *testing.T) {
 		if fixed.Status != http.StatusUnprocessableEntity || problemType(fixed) != problem.Type(idemhttp.TypeKeyReused) {
 			t.Errorf("a corrected order under the old key: want 422 %s, got %v", idemhttp.TypeKeyReused, fixed)
 		}
-		wantRecords[idem.RecordID("", key)] = "postcode replay"
+		wantRecords[idem.RecordID(callerScope, key)] = "postcode replay"
 	})
 
-	if got := scanOrders(t, tb.Orders); len(got) != 0 {
-		t.Errorf("bad input created %d orders: %v", len(got), got)
+	var created []string // order ids
+	t.Run("a used key answers what the service cannot read as a fresh key would, and still replays its order", func(t *testing.T) {
+		key := newKey("used")
+		body := []byte(orderBody("used"))
+		first := rawCreate(t, ctx, srv.URL, []string{key}, "application/json", body)
+		if first.Status != http.StatusCreated {
+			t.Fatalf("first: %v", first)
+		}
+		created = append(created, strings.TrimPrefix(first.Header.Get("Location"), "/orders/"))
+		wantRecords[idem.RecordID(callerScope, key)] = "used key"
+		for _, c := range []struct {
+			ctype  string
+			body   []byte
+			status int
+			slug   string
+		}{
+			{"application/vnd.api+json", body, 415, idemhttp.TypeUnsupportedMediaType},
+			{"text/plain", body, 415, idemhttp.TypeUnsupportedMediaType},
+			{"application/json", []byte(`[]`), 400, idemhttp.TypeBodyMalformed},
+			{"application/json", []byte(`null`), 400, idemhttp.TypeBodyMalformed},
+			{"application/json", body[:len(body)-1], 400, idemhttp.TypeBodyMalformed},
+		} {
+			r := rawCreate(t, ctx, srv.URL, []string{key}, c.ctype, c.body)
+			if r.Status != c.status || problemType(r) != problem.Type(c.slug) || r.Header.Get(idemhttp.HeaderReplayed) != "" {
+				t.Errorf("%s %q with a used key: want %d %s, got %v", c.ctype, c.body[:min(len(c.body), 10)], c.status, c.slug, r)
+			}
+		}
+		again := rawCreate(t, ctx, srv.URL, []string{`"` + key + `"`}, "Application/JSON; charset=UTF-8", body)
+		if again.Status != http.StatusCreated || again.Header.Get(idemhttp.HeaderReplayed) != "true" || !bytes.Equal(again.Body, first.Body) {
+			t.Errorf("the retry of the order: want the replay of %v, got %v", first, again)
+		}
+	})
+
+	if got := scanOrders(t, tb.Orders); len(got) != len(created) {
+		t.Errorf("bad input created %d orders, want only the %d good ones: %v", len(got)-len(created), len(created), got)
 	}
 	records := map[string]bool{}
 	for _, item := range scanAll(t, tb.Idem) {
@@ -199,14 +255,14 @@ func TestReliabilityBadInput(t *testing.T) {
 		}
 	}
 	for _, k := range validKeys {
-		if id := idem.RecordID("", k); records[id] && wantRecords[id] == "" {
-			t.Errorf("key %s: an idempotency record for a request refused before the guard", k)
+		if id := idem.RecordID(callerScope, k); records[id] && wantRecords[id] == "" {
+			t.Errorf("key %s: an idempotency record for a request app.Policy says is not stored", k)
 		}
 	}
 	if len(records) != len(wantRecords) {
-		t.Errorf("%d idempotency records, want %d (one per stored refusal)", len(records), len(wantRecords))
+		t.Errorf("%d idempotency records, want %d (one per stored answer)", len(records), len(wantRecords))
 	}
-	t.Logf("FIGURES bad input: %d malformed requests, %d stored by design, 0 orders", len(corpus)+3, len(wantRecords))
+	t.Logf("FIGURES bad input (%s): %d malformed requests, %d stored by design, 0 orders from them", mode, len(corpus)+7, len(wantRecords)-1)
 }
 
 // rawCreate sends POST /orders over a fresh TCP connection, writing header
@@ -226,7 +282,7 @@ func rawCreate(t *testing.T, ctx context.Context, base string, keys []string, ct
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(time.Minute))
 	var b bytes.Buffer
-	fmt.Fprintf(&b, "POST /orders HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\n", u.Host, len(body))
+	fmt.Fprintf(&b, "POST /orders HTTP/1.1\r\nHost: %s\r\nConnection: close\r\nContent-Length: %d\r\nAuthorization: %s\r\n", u.Host, len(body), bearer)
 	if ctype != "" {
 		fmt.Fprintf(&b, "Content-Type: %s\r\n", ctype)
 	}

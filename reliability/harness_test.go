@@ -3,7 +3,9 @@
 // (local/serve, and reliability/internal/crashserve built with the crashtest
 // tag) as OS processes on 127.0.0.1 against DynamoDB Local, each with tables
 // of its own. `go test` runs the short versions; SOAK=1 the long ones
-// (`make soak`).
+// (`make soak`). Like `make local`, the servers' gateway requires bearer
+// tokens (AUTH_MODE=jwt); every request is sent as one caller, callerSub,
+// with a token signed by the suite's own key pair.
 package reliability_test
 
 import (
@@ -35,6 +37,7 @@ import (
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
+	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
 // soak reports whether the long versions run (SOAK=1, `make soak`).
@@ -50,12 +53,40 @@ func scale(short, long int) int {
 
 var binDir string
 
+// callerSub is the subject of the suite's token: its requests' caller.
+const callerSub = "reliability-client"
+
+// otherSub is a second caller, for the storm's shared hot key.
+const otherSub = "reliability-client-b"
+
+var (
+	keyFile     string // the servers' LOCAL_JWT_KEY
+	bearer      string // "Bearer " + a token for callerSub, valid for the whole run
+	otherBearer string // the same for otherSub
+	callerScope = "jwt:" + jwtauth.Issuer + "|" + callerSub
+)
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "reliability-")
 	if err != nil {
 		panic(err)
 	}
 	binDir = dir
+	keyFile = filepath.Join(dir, "jwt-key.pem")
+	key, err := jwtauth.LoadOrCreateKey(keyFile)
+	if err != nil {
+		panic(err)
+	}
+	tok, err := key.Mint(callerSub, []string{app.ScopeCreateOrders, app.ScopeReadOrders}, 3*time.Hour) // make soak runs up to 80 min
+	if err != nil {
+		panic(err)
+	}
+	bearer = "Bearer " + tok
+	tok, err = key.Mint(otherSub, []string{app.ScopeCreateOrders, app.ScopeReadOrders}, 3*time.Hour)
+	if err != nil {
+		panic(err)
+	}
+	otherBearer = "Bearer " + tok
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
@@ -140,12 +171,14 @@ func cleanEnv() []string {
 	for _, kv := range os.Environ() {
 		name, _, _ := strings.Cut(kv, "=")
 		if name == ddb.EndpointEnv || name == "API_ADDR" || strings.HasPrefix(name, "CRASH") || app.EnvOrdersTable == name ||
-			name == app.EnvIdempotencyTable || name == app.EnvIdempotencyTTL || name == app.EnvIdempotencyMode || name == app.EnvLogLevel {
+			name == app.EnvIdempotencyTable || name == app.EnvIdempotencyTTL || name == app.EnvIdempotencyMode || name == app.EnvLogLevel ||
+			name == app.EnvAuthMode || name == jwtauth.KeyFileEnv {
 			continue
 		}
 		out = append(out, kv)
 	}
-	return append(out, "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1", "LOG_LEVEL=ERROR")
+	return append(out, "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1", "LOG_LEVEL=ERROR",
+		jwtauth.KeyFileEnv+"="+keyFile)
 }
 
 // proc is a running server process.
@@ -266,8 +299,15 @@ var httpClient = &http.Client{
 	Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 0, IdleConnTimeout: 30 * time.Second},
 }
 
-// create sends POST /orders with key (raw header value; "" sends none).
+// create sends POST /orders with key (raw header value; "" sends none) as
+// the suite's caller.
 func create(ctx context.Context, base, key, contentType string, body []byte) resp {
+	return createAs(ctx, bearer, base, key, contentType, body)
+}
+
+// createAs is create with the Authorization header authorization ("" sends
+// none).
+func createAs(ctx context.Context, authorization, base, key, contentType string, body []byte) resp {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/orders", bytes.NewReader(body))
 	if err != nil {
 		return resp{Err: err}
@@ -277,6 +317,9 @@ func create(ctx context.Context, base, key, contentType string, body []byte) res
 	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)
+	}
+	if authorization != "" {
+		req.Header.Set("Authorization", authorization)
 	}
 	res, err := httpClient.Do(req)
 	if err != nil {

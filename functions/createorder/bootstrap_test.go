@@ -1,27 +1,63 @@
 package main_test
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
+	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/lambdatest"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
+	"github.com/parcelhq/orderservice/local/rie"
 )
 
+// caller is the JWT authorizer context of a client-credentials token of
+// client id (nil auth in an event: no authorizer).
+func caller(id string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+	return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+		Claims: map[string]string{"iss": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE", "sub": id, "client_id": id,
+			"token_use": "access", "scope": "orders/create orders/read"},
+		Scopes: []string{"orders/create", "orders/read"}}}
+}
+
+// count returns the number of items in table.
+func count(t *testing.T, table string) int32 {
+	t.Helper()
+	out, err := ddbtest.Client(t).Scan(context.Background(), &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true), Select: types.SelectCount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out.Count
+}
+
+// defaultCaller is the caller of the session's events.
+var defaultCaller = caller("bootstrap-client")
+
 // event builds an API Gateway HTTP API (payload 2.0) event the way API
-// Gateway does for the route routeKey.
+// Gateway does for the route routeKey, from the default caller.
 func event(method, path, routeKey string, headers map[string]string, body string, pathParams map[string]string) []byte {
+	return eventAs(defaultCaller, method, path, routeKey, headers, body, pathParams)
+}
+
+// eventAs is event with the authorizer context auth (nil: none).
+func eventAs(auth *events.APIGatewayV2HTTPRequestContextAuthorizerDescription, method, path, routeKey string, headers map[string]string, body string, pathParams map[string]string) []byte {
 	h := map[string]string{"content-type": "application/json", "user-agent": "bootstrap-test"}
 	for k, v := range headers {
 		h[strings.ToLower(k)] = v
@@ -33,7 +69,8 @@ func event(method, path, routeKey string, headers map[string]string, body string
 			AccountID: "123456789012", APIID: "local", DomainName: "local.execute-api.us-east-1.amazonaws.com",
 			DomainPrefix: "local", Stage: "$default", RouteKey: routeKey, RequestID: "req-" + now.Format("150405.000000000"),
 			Time: now.Format("02/Jan/2006:15:04:05 -0700"), TimeEpoch: now.UnixMilli(),
-			HTTP: events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1", UserAgent: "bootstrap-test"},
+			HTTP:       events.APIGatewayV2HTTPRequestContextHTTPDescription{Method: method, Path: path, Protocol: "HTTP/1.1", SourceIP: "127.0.0.1", UserAgent: "bootstrap-test"},
+			Authorizer: auth,
 		},
 	}
 	b, _ := json.Marshal(e)
@@ -41,18 +78,21 @@ func event(method, path, routeKey string, headers map[string]string, body string
 }
 
 // TestBootstrap runs the binary a user deploys (linux, static, -tags
-// lambda.norpc) against a Lambda Runtime API served by the test, and feeds it
-// the events of a client's session.
+// lambda.norpc; for this machine's architecture) under the real AWS Lambda
+// Runtime Interface Emulator, and feeds it the events of a client's session.
 func TestBootstrap(t *testing.T) {
 	t.Parallel()
 	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency"}
 	var tableEnv []string
+	var idemTable, ordersTable string
 	for _, tbl := range cfg.Tables() {
 		made := ddbtest.Table(t, tbl)
 		switch tbl.Name {
 		case cfg.OrdersTable:
+			ordersTable = made.Name
 			tableEnv = append(tableEnv, app.EnvOrdersTable+"="+made.Name)
 		case cfg.IdempotencyTable:
+			idemTable = made.Name
 			tableEnv = append(tableEnv, app.EnvIdempotencyTable+"="+made.Name)
 		}
 	}
@@ -61,43 +101,29 @@ func TestBootstrap(t *testing.T) {
 	if fi, err := os.Stat(bin); err == nil {
 		t.Logf("bootstrap size (GOARCH of this machine): %d bytes", fi.Size())
 	}
-	rt := lambdatest.Start(t, 10*time.Second)
-
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = append(append(rt.Env("createorder"), tableEnv...),
-		"DYNAMODB_ENDPOINT="+ddbtest.Endpoint(), "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "LOG_LEVEL=INFO")
-	logs, err := cmd.StdoutPipe()
+	// One execution environment: the real Lambda Runtime Interface Emulator
+	// running the binary, as Lambda's provided.al2023 runtime does.
+	logs := &lineBuffer{}
+	pool, err := rie.NewPool(rie.Options{
+		RIE: lambdatest.RIE(t), Bootstrap: bin, FunctionName: "CreateOrderFunction",
+		Timeout: 10 * time.Second, MemoryMB: 256, Max: 1,
+		Env:    append(tableEnv, ddb.EndpointEnv+"="+ddbtest.Endpoint(), app.EnvLogLevel+"=INFO"),
+		Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Output: logs,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd.Stderr = cmd.Stdout
+	t.Cleanup(func() { _ = pool.Close() })
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logLines := make(chan string, 1024)
-	go func() {
-		sc := bufio.NewScanner(logs)
-		for sc.Scan() {
-			select {
-			case logLines <- sc.Text():
-			default:
-			}
-		}
-		close(logLines)
-	}()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
 
+	var requestIDs []string
 	invoke := func(t *testing.T, ev []byte) events.APIGatewayV2HTTPResponse {
 		t.Helper()
-		ictx, icancel := context.WithTimeout(ctx, 30*time.Second)
-		defer icancel()
-		out, err := rt.Invoke(ictx, ev)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		id := fmt.Sprintf("00000000-0000-4000-8000-%012d", len(requestIDs)+1)
+		requestIDs = append(requestIDs, id)
+		out, err := pool.Invoke(ctx, id, ev)
 		if err != nil {
 			t.Fatalf("invoke: %v", err)
 		}
@@ -133,7 +159,7 @@ func TestBootstrap(t *testing.T) {
 
 	t.Run("a create is answered 201 with the order", func(t *testing.T) {
 		created = invoke(t, event("POST", "/orders", "POST /orders", key, orderstest.JSON, nil))
-		t.Logf("process start to first response: %s", time.Since(started))
+		t.Logf("environment start (emulator, then the bootstrap's init) to first response: %s", time.Since(started))
 		if created.StatusCode != http.StatusCreated {
 			t.Fatalf("status %d, body %s", created.StatusCode, created.Body)
 		}
@@ -187,28 +213,130 @@ func TestBootstrap(t *testing.T) {
 		}
 	})
 
+	// Callers, as the bootstrap sees them: what the authorizers put in the
+	// event's JSON, decoded by the real runtime client (lambda.WithUseNumber).
+	orderOf := func(t *testing.T, r events.APIGatewayV2HTTPResponse) string {
+		t.Helper()
+		var o struct {
+			OrderID string `json:"order_id"`
+		}
+		if r.StatusCode != http.StatusCreated || json.Unmarshal([]byte(r.Body), &o) != nil || o.OrderID == "" {
+			t.Fatalf("want a 201 with an order, got %d %s", r.StatusCode, r.Body)
+		}
+		return o.OrderID
+	}
+	createAs := func(t *testing.T, auth *events.APIGatewayV2HTTPRequestContextAuthorizerDescription, key string) events.APIGatewayV2HTTPResponse {
+		t.Helper()
+		return invoke(t, eventAs(auth, "POST", "/orders", "POST /orders", map[string]string{"Idempotency-Key": key}, orderstest.JSON, nil))
+	}
+	suffix := time.Now().Format("150405.000000000")
+
+	t.Run("an event without an authorizer is refused with 403 and stores nothing", func(t *testing.T) {
+		k := "anon-" + suffix
+		before := count(t, ordersTable)
+		r := createAs(t, nil, k)
+		if r.StatusCode != http.StatusForbidden || !strings.HasSuffix(problemType(t, r), "/idempotency-caller-unknown") {
+			t.Fatalf("status %d, body %s", r.StatusCode, r.Body)
+		}
+		out, err := ddbtest.Client(t).GetItem(t.Context(), &dynamodb.GetItemInput{TableName: aws.String(idemTable), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{idem.AttrID: &types.AttributeValueMemberS{Value: idem.RecordID("", k)}}})
+		if err != nil || out.Item != nil {
+			t.Fatalf("the refused request left a record behind (%v)", err)
+		}
+		if after := count(t, ordersTable); after != before {
+			t.Fatalf("%d orders before, %d after", before, after)
+		}
+	})
+	t.Run("two callers with the same key and body get two orders; each replay is its own; neither reads the other's", func(t *testing.T) {
+		k := "shared-" + suffix
+		a, b := createAs(t, caller("client-a"), k), createAs(t, caller("client-b"), k)
+		ra, rb := createAs(t, caller("client-a"), k), createAs(t, caller("client-b"), k)
+		if orderOf(t, a) == orderOf(t, b) {
+			t.Fatal("one order for two callers")
+		}
+		if ra.Body != a.Body || rb.Body != b.Body || header(ra, "Idempotent-Replayed") != "true" || header(rb, "Idempotent-Replayed") != "true" {
+			t.Fatalf("replays:\na %s\n  %s\nb %s\n  %s", a.Body, ra.Body, b.Body, rb.Body)
+		}
+		id := orderOf(t, a)
+		theirs := invoke(t, eventAs(caller("client-b"), "GET", "/orders/"+id, "GET /orders/{order_id}", nil, "", map[string]string{"order_id": id}))
+		mine := invoke(t, eventAs(caller("client-a"), "GET", "/orders/"+id, "GET /orders/{order_id}", nil, "", map[string]string{"order_id": id}))
+		if theirs.StatusCode != http.StatusNotFound || !strings.HasSuffix(problemType(t, theirs), "/order-not-found") || mine.StatusCode != http.StatusOK {
+			t.Fatalf("b's GET of a's order: %d %s; a's: %d", theirs.StatusCode, theirs.Body, mine.StatusCode)
+		}
+	})
+	t.Run("numeric Lambda authorizer principalIds that differ beyond float64 precision are two callers", func(t *testing.T) {
+		k := "numeric-" + suffix
+		lambdaCaller := func(id string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+			return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{Lambda: map[string]any{"principalId": json.Number(id)}}
+		}
+		// 2^53+1 and 2^53+2 are one float64 but two snowflake-style user ids.
+		a := createAs(t, lambdaCaller("9007199254740993"), k)
+		b := createAs(t, lambdaCaller("9007199254740994"), k)
+		if orderOf(t, a) == orderOf(t, b) || header(b, "Idempotent-Replayed") != "" {
+			t.Fatalf("caller b got caller a's order: %s / %s (replayed %q)", a.Body, b.Body, header(b, "Idempotent-Replayed"))
+		}
+	})
+	t.Run("two sessions of one assumed role are one caller: the retry after a restart replays", func(t *testing.T) {
+		k := "role-" + suffix
+		session := func(name string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+			return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+				AccountID: "123456789012", UserARN: "arn:aws:sts::123456789012:assumed-role/OrderWriter/" + name, UserID: "AROAEXAMPLE:" + name}}
+		}
+		first := createAs(t, session("aws-go-sdk-1764680000000000001"), k)
+		retry := createAs(t, session("aws-go-sdk-1764680000999999999"), k)
+		if orderOf(t, retry) != orderOf(t, first) || header(retry, "Idempotent-Replayed") != "true" {
+			t.Fatalf("the restarted client's retry made another order: %s / %s", first.Body, retry.Body)
+		}
+	})
+
 	t.Run("it logs one JSON line per request, with the Lambda request id", func(t *testing.T) {
-		deadline := time.After(5 * time.Second)
-		var requestLines int
-		for requestLines < 5 {
-			select {
-			case line, ok := <-logLines:
-				if !ok {
-					t.Fatalf("log closed after %d request lines", requestLines)
-				}
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			seen := map[string]bool{}
+			for _, line := range logs.lines() {
 				var rec map[string]any
 				if json.Unmarshal([]byte(line), &rec) != nil {
 					t.Fatalf("log line is not JSON: %s", line)
 				}
 				if rec["message"] == "request" {
-					requestLines++
-					if id, _ := rec["request_id"].(string); id == "" {
-						t.Fatalf("request line without request_id: %s", line)
+					id, _ := rec["request_id"].(string)
+					if id == "" || seen[id] {
+						t.Fatalf("request line without a request_id of its own: %s", line)
 					}
+					seen[id] = true
 				}
-			case <-deadline:
-				t.Fatalf("saw %d request log lines, want 5", requestLines)
 			}
+			missing := 0
+			for _, id := range requestIDs {
+				if !seen[id] {
+					missing++
+				}
+			}
+			if missing == 0 && len(seen) == len(requestIDs) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("request lines for %d request ids, want one for each of the %d invocations %v:\n%s", len(seen), len(requestIDs), requestIDs, strings.Join(logs.lines(), "\n"))
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	})
+}
+
+// lineBuffer collects the function's output lines.
+type lineBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lineBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lineBuffer) lines() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Split(strings.TrimSpace(l.buf.String()), "\n")
 }

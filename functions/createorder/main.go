@@ -32,7 +32,12 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	lambda.Start(app.LambdaHandler(h))
+	// UseNumber: a Lambda authorizer's context is free-form JSON, and a
+	// numeric principalId must reach idemhttp.APIGatewayV2Scope as its exact
+	// digits (json.Number), not as a float64 that merges ids beyond 2^53.
+	// httpadapter's ProxyWithContext hands the decoded request context on as
+	// is, so nothing re-decodes it on the way.
+	lambda.StartWithOptions(app.LambdaHandler(h), lambda.WithUseNumber(true))
 }
 
 // fatal reports an init failure; Lambda records it as the function's init

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -130,6 +131,13 @@ func TestEventFilesAreWellFormed(t *testing.T) {
 				if k != strings.ToLower(k) {
 					t.Errorf("header %q is not lower case, as API Gateway sends it", k)
 				}
+			}
+			// The stack's default: a JWT authorizer, whose verified claims and
+			// scopes API Gateway passes on; one of them the route requires.
+			if a := ev.RequestContext.Authorizer; a == nil || a.JWT == nil || a.JWT.Claims["iss"] == "" || a.JWT.Claims["sub"] == "" {
+				t.Errorf("requestContext.authorizer = %+v, want a JWT authorizer's claims with iss and sub", a)
+			} else if req := app.RouteScopes()[key]; len(req) > 0 && !slices.ContainsFunc(req, func(s string) bool { return slices.Contains(a.JWT.Scopes, s) }) {
+				t.Errorf("authorizer scopes %v, but route %s requires one of %v", a.JWT.Scopes, key, req)
 			}
 			if ts, err := time.Parse("02/Jan/2006:15:04:05 -0700", ev.RequestContext.Time); err != nil || ts.UnixMilli()/1000 != ev.RequestContext.TimeEpoch/1000 {
 				t.Errorf("time %q and timeEpoch %d disagree (%v)", ev.RequestContext.Time, ev.RequestContext.TimeEpoch, err)

@@ -2,6 +2,7 @@ package deploytest_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -226,4 +227,150 @@ func TestOpenAPIListsEveryProblemType(t *testing.T) {
 			}
 		}
 	})
+}
+
+// policyRow is one row of a published "status/type → stored?" table.
+type policyRow struct {
+	status int
+	slug   string // "" for the success
+	stored string // "yes", "no", or "—" for an answer that is not one of POST /orders
+}
+
+func (r policyRow) String() string { return fmt.Sprintf("%d %q stored=%s", r.status, r.slug, r.stored) }
+
+// policyRows returns app.Policy as rows.
+func policyRows() map[policyRow]bool {
+	rows := map[policyRow]bool{}
+	for _, a := range app.Policy {
+		stored := "no"
+		if a.Stored {
+			stored = "yes"
+		}
+		rows[policyRow{a.Status, a.Type, stored}] = true
+	}
+	return rows
+}
+
+func TestThePolicyHasOneStoredAnswerPerTypeAndOnlyTypesTheCodeSends(t *testing.T) {
+	t.Parallel()
+	slugs := codeSlugs(t)
+	stored := map[string]bool{}
+	seen := map[[2]any]bool{}
+	for _, a := range app.Policy {
+		k := [2]any{a.Status, a.Type}
+		if seen[k] {
+			t.Errorf("app.Policy lists %d %q twice", a.Status, a.Type)
+		}
+		seen[k] = true
+		if s, ok := stored[a.Type]; ok && s != a.Stored {
+			t.Errorf("app.Policy: type %q is stored under one status and not under another", a.Type)
+		}
+		stored[a.Type] = a.Stored
+		if _, ok := slugs[a.Type]; a.Type != "" && !ok {
+			t.Errorf("app.Policy lists %q, which no code sends", a.Type)
+		}
+		if a.Type == "" && (a.Status >= 300 || !a.Stored) {
+			t.Errorf("app.Policy: a row without a problem type must be a stored success, got %+v", a)
+		}
+	}
+	if !stored[""] || !stored[orders.SlugInvalidOrder] || stored[idemhttp.TypeBodyMalformed] {
+		t.Errorf("app.Policy = %+v: want the success and invalid-order stored, malformed-body not", app.Policy)
+	}
+}
+
+func TestOpenAPIPublishesThePolicy(t *testing.T) {
+	t.Parallel()
+	_, text := loadOpenAPI(t)
+	re := regexp.MustCompile(`(?m)^\s*\| ` + regexp.QuoteMeta(problem.TypeBase) + `([a-z0-9-]+) \| (\d{3}) \| ([^|]*?) \|`)
+	matches := re.FindAllStringSubmatch(text, -1)
+	if len(matches) < len(app.Policy)-1 {
+		t.Fatalf("the problem types table of api/openapi.yaml has %d rows of | type | status | stored |, fewer than app.Policy's %d problem types", len(matches), len(app.Policy)-1)
+	}
+	want := policyRows()
+	documented := map[string]bool{}
+	for _, m := range matches {
+		status, _ := strconv.Atoi(m[2])
+		row := policyRow{status, m[1], m[3]}
+		documented[row.slug] = true
+		t.Run("the row of "+row.slug+" says what app.Policy says", func(t *testing.T) {
+			switch {
+			case row.stored == "—":
+				for r := range want {
+					if r.slug == row.slug {
+						t.Errorf("api/openapi.yaml says %s is not an answer of POST /orders; app.Policy has %v", row.slug, r)
+					}
+				}
+			case !want[row]:
+				t.Errorf("api/openapi.yaml has %v; app.Policy has no such row", row)
+			}
+		})
+	}
+	for r := range want {
+		if r.slug != "" && !documented[r.slug] {
+			t.Errorf("app.Policy row %v is not in the problem types table of api/openapi.yaml", r)
+		}
+	}
+}
+
+func TestREADMEPublishesThePolicy(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(deploytest.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(b)
+	start := strings.Index(text, "## The idempotency policy")
+	if start < 0 {
+		t.Fatal(`README.md has no "## The idempotency policy" section`)
+	}
+	section := text[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
+	got := map[policyRow]bool{}
+	inTable := false
+	slugRE := regexp.MustCompile("`([a-z0-9-]+)`")
+	for _, line := range strings.Split(section, "\n") {
+		if strings.HasPrefix(line, "| Status | Problem type") {
+			if !strings.Contains(line, "| Stored |") {
+				t.Fatalf("the answer table has no Stored column: %s", line)
+			}
+			inTable = true
+			continue
+		}
+		if !inTable || strings.HasPrefix(line, "|---") {
+			continue
+		}
+		if !strings.HasPrefix(line, "|") {
+			inTable = false
+			continue
+		}
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 {
+			t.Fatalf("README answer table row %q", line)
+		}
+		status, err := strconv.Atoi(strings.TrimSpace(cells[1]))
+		if err != nil {
+			t.Fatalf("README answer table row %q: status %v", line, err)
+		}
+		stored := strings.TrimSpace(cells[3])
+		slugs := slugRE.FindAllStringSubmatch(cells[2], -1)
+		if len(slugs) == 0 {
+			got[policyRow{status, "", stored}] = true
+		}
+		for _, m := range slugs {
+			got[policyRow{status, m[1], stored}] = true
+		}
+	}
+	want := policyRows()
+	for r := range want {
+		if !got[r] {
+			t.Errorf("app.Policy row %v is not in the README's answer table", r)
+		}
+	}
+	for r := range got {
+		if !want[r] {
+			t.Errorf("the README's answer table has %v; app.Policy has no such row", r)
+		}
+	}
 }

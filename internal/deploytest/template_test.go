@@ -16,6 +16,7 @@ import (
 	"github.com/parcelhq/orderservice/internal/deploytest"
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/orders"
+	"github.com/parcelhq/orderservice/internal/samtemplate"
 )
 
 const functionID = "CreateOrderFunction" // the Makefile's build-CreateOrderFunction
@@ -28,6 +29,7 @@ var (
 )
 
 type template struct {
+	*samtemplate.Template
 	root       map[string]any
 	resources  map[string]any
 	parameters map[string]any
@@ -36,30 +38,18 @@ type template struct {
 
 func loadTemplate(t *testing.T) template {
 	t.Helper()
-	root, err := deploytest.LoadCFN("template.yaml")
+	st, err := samtemplate.Load(filepath.Join(deploytest.RepoRoot(), "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl := template{root: root}
-	tpl.resources, _ = root["Resources"].(map[string]any)
-	tpl.parameters, _ = root["Parameters"].(map[string]any)
-	tpl.globals, _ = root["Globals"].(map[string]any)
-	if len(tpl.resources) == 0 {
-		t.Fatal("template.yaml has no Resources")
-	}
-	return tpl
+	return template{Template: st, root: st.Root, resources: st.Resources, parameters: st.Parameters, globals: st.Globals}
 }
 
 func (tpl template) resource(t *testing.T, id string) (typ string, props map[string]any) {
 	t.Helper()
-	r, ok := tpl.resources[id].(map[string]any)
+	typ, props, ok := tpl.Resource(id)
 	if !ok {
 		t.Fatalf("template.yaml has no resource %s", id)
-	}
-	typ, _ = r["Type"].(string)
-	props, _ = r["Properties"].(map[string]any)
-	if strings.HasPrefix(typ, "AWS::Serverless::") {
-		props = deploytest.MergeGlobals(tpl.globals, strings.TrimPrefix(typ, "AWS::Serverless::"), props)
 	}
 	return typ, props
 }
@@ -121,7 +111,7 @@ func path(v any, keys ...string) any {
 func TestTemplateReferencesResolve(t *testing.T) {
 	t.Parallel()
 	tpl := loadTemplate(t)
-	refs := deploytest.References(tpl.root)
+	refs := samtemplate.References(tpl.root)
 	if len(refs) == 0 {
 		t.Fatal("found no references at all; the YAML reader lost the intrinsic tags")
 	}
@@ -134,7 +124,7 @@ func TestTemplateReferencesResolve(t *testing.T) {
 				t.Errorf("!GetAtt %s.%s: no resource %s", r.Name, r.Attr, r.Name)
 			case r.Attr != "" && !isRes:
 				t.Errorf("${%s.%s}: no resource %s", r.Name, r.Attr, r.Name)
-			case !isRes && !isParam && !deploytest.PseudoParameters[r.Name]:
+			case !isRes && !isParam && !samtemplate.PseudoParameters[r.Name]:
 				t.Errorf("%s %s: no such resource, parameter or pseudo-parameter", r.Kind, r.Name)
 			}
 		})
@@ -238,6 +228,41 @@ func TestTemplateRoutesAreTheAppsRoutes(t *testing.T) {
 	}
 }
 
+// TestTemplateAsTheLocalRunnerReadsIt checks what local/serve takes from
+// template.yaml (samtemplate.HTTPAPIFunctions): the one function, its routes
+// (app.RouteKeys) and its timeout and memory.
+func TestTemplateAsTheLocalRunnerReadsIt(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	fns, err := tpl.HTTPAPIFunctions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fns) != 1 || fns[0].ID != functionID {
+		t.Fatalf("HTTP API functions %+v, want only %s", fns, functionID)
+	}
+	fn := tpl.function(t)
+	got, want := append([]string(nil), fns[0].Routes...), app.RouteKeys()
+	sort.Strings(got)
+	sort.Strings(want)
+	cases := []struct {
+		name      string
+		got, want any
+	}{
+		{"the routes are app.RouteKeys", strings.Join(got, ","), strings.Join(want, ",")},
+		{"the timeout is the template's Timeout in seconds", fns[0].Timeout, time.Duration(fn["Timeout"].(int)) * time.Second},
+		{"the memory is the template's MemorySize", fns[0].MemoryMB, fn["MemorySize"]},
+		{"the handler is bootstrap", fns[0].Handler, "bootstrap"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.got != c.want {
+				t.Errorf("got %v, want %v", c.got, c.want)
+			}
+		})
+	}
+}
+
 // Not parallel: it sets the environment to ask app.ConfigFromEnv.
 func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 	tpl := loadTemplate(t)
@@ -312,8 +337,8 @@ func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 
 	// The retention reaches the function as !Sub "${IdempotencyRetentionHours}h":
 	// a Number parameter whose MinValue/MaxValue CloudFormation enforces, so a
-	// zero or sub-lease retention is refused at deploy time instead of
-	// failing every Lambda init.
+	// zero retention is refused at deploy time instead of failing every
+	// Lambda init.
 	const retentionParam = "IdempotencyRetentionHours"
 	retention := func(t *testing.T, name string) float64 {
 		t.Helper()
@@ -335,8 +360,8 @@ func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 	}
 
 	t.Run("the retention is the "+retentionParam+" Number parameter, in hours", func(t *testing.T) {
-		refs := deploytest.References(vars[app.EnvIdempotencyTTL])
-		if len(refs) != 1 || refs[0] != (deploytest.Reference{Kind: "Fn::Sub", Name: retentionParam}) {
+		refs := samtemplate.References(vars[app.EnvIdempotencyTTL])
+		if len(refs) != 1 || refs[0] != (samtemplate.Reference{Kind: "Fn::Sub", Name: retentionParam}) {
 			t.Fatalf("%s = %v refers to %v, want only ${%s}", app.EnvIdempotencyTTL, vars[app.EnvIdempotencyTTL], refs, retentionParam)
 		}
 		if typ := path(tpl.parameters, retentionParam, "Type"); typ != "Number" {
@@ -363,10 +388,10 @@ func TestTemplateTablesAndEnvironmentMatchTheCode(t *testing.T) {
 		}
 	})
 
-	t.Run("the smallest retention CloudFormation allows is at least app.MinRetention", func(t *testing.T) {
+	t.Run("the smallest retention CloudFormation allows is positive", func(t *testing.T) {
 		lo, hi, def := retention(t, "MinValue"), retention(t, "MaxValue"), retention(t, "Default")
-		if d := time.Duration(lo * float64(time.Hour)); d < app.MinRetention {
-			t.Errorf("MinValue %v h = %v, below app.MinRetention %v: CloudFormation would accept a retention every Lambda init refuses", lo, d, app.MinRetention)
+		if lo <= 0 {
+			t.Errorf("MinValue %v h: CloudFormation would accept a retention every Lambda init refuses", lo)
 		}
 		if !(lo <= def && def <= hi) {
 			t.Errorf("Default %v is outside [MinValue %v, MaxValue %v]", def, lo, hi)
@@ -517,10 +542,10 @@ func TestTemplateOutputs(t *testing.T) {
 		})
 	}
 	t.Run("the API URL is an output built from the HTTP API", func(t *testing.T) {
-		refs := deploytest.References(path(outputs, "ApiUrl", "Value"))
+		refs := samtemplate.References(path(outputs, "ApiUrl", "Value"))
 		var apiRef bool
 		for _, r := range refs {
-			if deploytest.PseudoParameters[r.Name] {
+			if samtemplate.PseudoParameters[r.Name] {
 				continue
 			}
 			if typ, _ := tpl.resource(t, r.Name); typ == "AWS::Serverless::HttpApi" {

@@ -1,6 +1,7 @@
 package idem
 
 import (
+	"bytes"
 	"container/list"
 	"sync"
 	"time"
@@ -9,8 +10,11 @@ import (
 // Cache is an in-process LRU of COMPLETED records, bounded both in entries
 // and in bytes of stored responses. It never holds IN_PROGRESS records, and
 // stops serving a record ClockSkew before the record expires, so it never
-// replays a record the table would let a new attempt replace. It is safe for
-// concurrent use and may be shared by several guards on the same table.
+// replays a record the table would let a new attempt replace. It keeps its
+// own copy of each response and hands out copies, so neither fn reusing the
+// slice it returned nor a caller changing a Result alters a later replay. It
+// is safe for concurrent use and may be shared by several guards on the same
+// table.
 type Cache struct {
 	mu         sync.Mutex
 	maxEntries int
@@ -55,31 +59,37 @@ func (c *Cache) Bytes() int64 {
 	return c.bytes
 }
 
-// get returns the record of id if it is still live at horizon (now plus
-// ClockSkew); an expired record is dropped.
+// get returns the record of id, its response a copy the caller may keep
+// and change, if it is still live at horizon (now plus ClockSkew); an
+// expired record is dropped.
 func (c *Cache) get(id string, horizon time.Time) (cacheEntry, bool) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	el, ok := c.byID[id]
 	if !ok {
+		c.mu.Unlock()
 		return cacheEntry{}, false
 	}
 	e := el.Value.(*cacheEntry)
 	if !horizon.Before(e.expiresAt) {
 		c.remove(el)
+		c.mu.Unlock()
 		return cacheEntry{}, false
 	}
 	c.ll.MoveToFront(el)
-	return *e, true
+	got := *e
+	c.mu.Unlock()
+	got.response = bytes.Clone(got.response) // outside the lock: a stored response is never changed
+	return got, true
 }
 
-// put remembers a COMPLETED record, evicting the least recently used ones
-// to stay within bounds.
+// put remembers a COMPLETED record with a copy of response, evicting the
+// least recently used ones to stay within bounds.
 func (c *Cache) put(id, fingerprint string, response []byte, expiresAt time.Time) {
 	e := &cacheEntry{id: id, fingerprint: fingerprint, response: response, expiresAt: expiresAt}
 	if e.size() > c.maxBytes {
 		return
 	}
+	e.response = bytes.Clone(response) // outside the lock
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.byID[id]; ok {

@@ -159,3 +159,53 @@ func TestCache(t *testing.T) {
 		}
 	})
 }
+
+// TestResultsAreTheCallersToKeep: a Result's Response belongs to the caller;
+// changing it, or the slice fn returned, never changes what later replays
+// answer, wherever the response came from.
+func TestResultsAreTheCallersToKeep(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, true)
+	const want = "original"
+	scribble := func(b []byte) {
+		for i := range b {
+			b[i] = 'X'
+		}
+	}
+	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
+		for _, tc := range []struct {
+			name  string
+			first func(t *testing.T, g *idem.Guard, r idem.Request) idem.Result
+		}{
+			{"the response of a fresh run", func(t *testing.T, g *idem.Guard, r idem.Request) idem.Result {
+				fnBuf := []byte(want)
+				res := mustDo(t, g, r, func(context.Context) (idem.Outcome, error) {
+					return idem.Outcome{Response: fnBuf, Keep: true}, nil
+				})
+				scribble(fnBuf) // fn may reuse its buffer once it returned
+				return res
+			}},
+			{"a replay read from the table", func(t *testing.T, g *idem.Guard, r idem.Request) idem.Result {
+				var runs atomic.Int32
+				mustDo(t, e.guard(idem.Config{Mode: mode}), r, respond(&runs, []byte(want))) // another process
+				return mustDo(t, g, r, respond(&runs, []byte("other")))
+			}},
+		} {
+			t.Run(mode.String()+": changing "+tc.name+" changes no later replay", func(t *testing.T) {
+				t.Parallel()
+				g := e.guard(idem.Config{Mode: mode, Cache: idem.NewCache(10, 1<<20)})
+				r := req(uniqueKey(t), "fp")
+				res := tc.first(t, g, r)
+				scribble(res.Response)
+				var runs atomic.Int32
+				for i := range 2 { // from the cache: then change that replay too
+					again := mustDo(t, g, r, respond(&runs, []byte("other")))
+					if !again.Replayed || string(again.Response) != want {
+						t.Fatalf("replay %d = %q (replayed %v), want %q", i+1, again.Response, again.Replayed, want)
+					}
+					scribble(again.Response)
+				}
+			})
+		}
+	}
+}

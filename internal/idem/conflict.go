@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"time"
 
@@ -23,28 +24,41 @@ import (
 const maxConflictRetries = 4
 
 // conflicted reports whether err is such a refusal: a
-// TransactionConflictException, or a cancelled transaction with a
-// TransactionConflict reason and no failed condition (a failed condition is
-// an answer, not a collision).
-func conflicted(err error) bool {
+// TransactionConflictException (items nil: the write's one item), or a
+// cancelled transaction with a TransactionConflict reason and no failed
+// condition (a failed condition is an answer, not a collision); items are
+// then the indexes of the refused actions, in order.
+func conflicted(err error) (items []int, ok bool) {
 	var tce *types.TransactionConflictException
 	if errors.As(err, &tce) {
-		return true
+		return nil, true
 	}
 	var canceled *types.TransactionCanceledException
 	if !errors.As(err, &canceled) {
-		return false
+		return nil, false
 	}
-	conflict := false
-	for _, r := range canceled.CancellationReasons {
+	for i, r := range canceled.CancellationReasons {
 		switch aws.ToString(r.Code) {
 		case "ConditionalCheckFailed":
-			return false
+			return nil, false
 		case "TransactionConflict":
-			conflict = true
+			items = append(items, i)
 		}
 	}
-	return conflict
+	return items, len(items) > 0
+}
+
+// writeConflict returns the *WriteConditionError for a commit of n writes of
+// fn's plus the record (action n) whose err says that a transaction in
+// flight refused one of fn's writes and not the record: nothing was
+// written, and the cause is that write's item, not this key. It returns
+// nil for any other err.
+func writeConflict(err error, n int) error {
+	items, ok := conflicted(err)
+	if !ok || len(items) == 0 || items[0] >= n || slices.Contains(items, n) {
+		return nil
+	}
+	return &WriteConditionError{Index: items[0], Conflict: true, Err: err}
 }
 
 // retryConflicts calls write(try), try = 0, 1, ..., until it returns
@@ -53,7 +67,7 @@ func conflicted(err error) bool {
 func retryConflicts(ctx context.Context, write func(try int) error) error {
 	for try := 0; ; try++ {
 		err := write(try)
-		if try == maxConflictRetries || !conflicted(err) || !conflictPause(ctx, try) {
+		if _, refused := conflicted(err); try == maxConflictRetries || !refused || !conflictPause(ctx, try) {
 			return err
 		}
 	}

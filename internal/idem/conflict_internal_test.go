@@ -2,6 +2,7 @@ package idem
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -17,20 +18,24 @@ func TestConflicted(t *testing.T) {
 		return fmt.Errorf("wrapped: %w", &types.TransactionCanceledException{CancellationReasons: r})
 	}
 	for _, tc := range []struct {
-		name string
-		err  error
-		want bool
+		name      string
+		err       error
+		want      bool
+		wantItems []int
 	}{
-		{"a TransactionConflictException is a conflict", fmt.Errorf("w: %w", &types.TransactionConflictException{}), true},
-		{"a transaction cancelled for a conflict is a conflict", canceled("None", "TransactionConflict"), true},
-		{"a failed condition is an answer even beside a conflict", canceled("ConditionalCheckFailed", "TransactionConflict"), false},
-		{"a transaction cancelled for a failed condition is not a conflict", canceled("None", "ConditionalCheckFailed"), false},
-		{"a throttled transaction is not a conflict", canceled("ThrottlingError"), false},
-		{"another error is not a conflict", &types.InternalServerError{}, false},
-		{"no error is not a conflict", nil, false},
+		{"a TransactionConflictException is a conflict of its one item", fmt.Errorf("w: %w", &types.TransactionConflictException{}), true, nil},
+		{"a transaction cancelled for a conflict on its record is a conflict there", canceled("None", "TransactionConflict"), true, []int{1}},
+		{"a transaction cancelled for a conflict on a business write is a conflict there", canceled("TransactionConflict", "None", "None"), true, []int{0}},
+		{"a transaction cancelled for conflicts on several items names each", canceled("None", "TransactionConflict", "TransactionConflict"), true, []int{1, 2}},
+		{"a failed condition is an answer even beside a conflict", canceled("ConditionalCheckFailed", "TransactionConflict"), false, nil},
+		{"a transaction cancelled for a failed condition is not a conflict", canceled("None", "ConditionalCheckFailed"), false, nil},
+		{"a throttled transaction is not a conflict", canceled("ThrottlingError"), false, nil},
+		{"another error is not a conflict", &types.InternalServerError{}, false, nil},
+		{"no error is not a conflict", nil, false, nil},
 	} {
-		if got := conflicted(tc.err); got != tc.want {
-			t.Errorf("%s: conflicted = %v, want %v", tc.name, got, tc.want)
+		items, got := conflicted(tc.err)
+		if got != tc.want || !slices.Equal(items, tc.wantItems) {
+			t.Errorf("%s: conflicted = %v, %v; want %v, %v", tc.name, items, got, tc.wantItems, tc.want)
 		}
 	}
 }

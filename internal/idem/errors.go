@@ -45,9 +45,12 @@ var (
 	ErrTooManyWrites = errors.New("idem: unit of work exceeds one DynamoDB transaction")
 
 	// ErrWriteConditionFailed reports that the transaction was cancelled
-	// because the condition of one of fn's own writes failed (for example
-	// "order id does not exist yet"). Nothing was committed and the lease was
-	// released. The error is a *WriteConditionError.
+	// because of one of fn's own writes: its condition failed (for example
+	// "order id does not exist yet"), or a transaction in flight on its item
+	// refused it on every try (WriteConditionError.Conflict). Nothing was
+	// committed and the lease was released, in either mode; the cause is
+	// the state of that write's item, not another attempt with the same
+	// key. The error is a *WriteConditionError.
 	ErrWriteConditionFailed = errors.New("idem: a write's condition failed; nothing was committed")
 )
 
@@ -67,13 +70,19 @@ func (e *InProgressError) Error() string {
 // Is reports whether target is ErrInProgress.
 func (e *InProgressError) Is(target error) bool { return target == ErrInProgress }
 
-// WriteConditionError is the error for a cancelled commit whose cause is the
-// failed condition of one of fn's writes. It matches ErrWriteConditionFailed
-// and unwraps to the *types.TransactionCanceledException.
+// WriteConditionError is the error for a cancelled commit whose cause is one
+// of fn's writes: its failed condition, or (Conflict) a transaction in
+// flight on its item. It matches ErrWriteConditionFailed and unwraps to the
+// *types.TransactionCanceledException.
 type WriteConditionError struct {
-	// Index is the position of the failed write among those fn made, in the
-	// order it made them.
+	// Index is the position of the write among those fn made, in the order
+	// it made them (the first one, when several were refused).
 	Index int
+	// Conflict is true when the write's condition did not fail but
+	// DynamoDB refused it, on every try of the commit, because another
+	// transaction was in flight on its item (TransactionConflict); retrying
+	// the request later is the remedy. Item is then nil.
+	Conflict bool
 	// Item is the item as it was when the condition failed, when the write
 	// asked for ReturnValuesOnConditionCheckFailure ALL_OLD; otherwise nil.
 	Item map[string]types.AttributeValue
@@ -82,6 +91,9 @@ type WriteConditionError struct {
 }
 
 func (e *WriteConditionError) Error() string {
+	if e.Conflict {
+		return fmt.Sprintf("idem: a write was refused by a transaction in flight on its item; nothing was committed (write %d): %v", e.Index, e.Err)
+	}
 	return fmt.Sprintf("%s (write %d): %v", ErrWriteConditionFailed.Error(), e.Index, e.Err)
 }
 
@@ -91,6 +103,11 @@ func (e *WriteConditionError) Is(target error) bool { return target == ErrWriteC
 // Unwrap returns the cancellation.
 func (e *WriteConditionError) Unwrap() error { return e.Err }
 
+// storeErr wraps err, a DynamoDB failure during op, in ErrStore, once: an
+// error that already is ErrStore is returned as it is.
 func storeErr(op string, err error) error {
+	if errors.Is(err, ErrStore) {
+		return err
+	}
 	return fmt.Errorf("%w: %s: %w", ErrStore, op, err)
 }

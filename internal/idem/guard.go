@@ -48,6 +48,10 @@ const (
 	DefaultRetention = 24 * time.Hour
 	DefaultLease     = 30 * time.Second
 	DefaultClockSkew = 2 * time.Second
+	// DefaultCommitBudget leaves room for a commit: a transaction's round
+	// trip, its retries after conflicts (about 0.3 s at most), and the
+	// SDK's own retries of a throttled or lost call.
+	DefaultCommitBudget = time.Second
 )
 
 // Config configures a Guard. Zero durations take the defaults.
@@ -55,13 +59,24 @@ type Config struct {
 	// Table is the idempotency table (see TableDefinition). Required.
 	Table string
 	Mode  Mode
-	// Retention is how long a record (and so a replayable outcome) lives,
-	// counted from when it is written. Default 24h.
+	// Retention is how long a COMPLETED record (and so a replayable outcome)
+	// lives, counted from its commit. It may be any positive duration, even
+	// shorter than the lease: an IN_PROGRESS record lives at least until its
+	// lease ends plus ClockSkew, and is judged by its lease alone, so a short
+	// retention never frees a key whose holder is still running. Default 24h.
 	Retention time.Duration
 	// Lease is the longest an attempt holds the key in Lease mode; it is
 	// shortened to the time left before ctx's deadline (a Lambda's
-	// deadline), and fn's context ends when the lease does. Default 30s.
+	// deadline). fn's context ends CommitBudget before the lease does.
+	// Default 30s.
 	Lease time.Duration
+	// CommitBudget is the time kept for the commit after fn: fn's context
+	// ends this long before the lease ends (Lease mode) or before ctx's
+	// deadline (both modes), so that a handler that honours its context
+	// and returns when it ends still has its outcome committed, within the
+	// lease and before a Lambda is stopped. When the time left is less than
+	// twice the budget, fn and the commit get half each. Default 1s.
+	CommitBudget time.Duration
 	// ClockSkew is the tolerated difference between hosts' clocks. A lease
 	// or a record counts as lapsed or expired for an attempt that wants to
 	// take it over only once it is past by more than ClockSkew by that
@@ -108,7 +123,7 @@ func New(api API, cfg Config) *Guard {
 	if cfg.Table == "" {
 		panic("idem: Config.Table is empty")
 	}
-	if cfg.Retention < 0 || cfg.Lease < 0 || cfg.ClockSkew < 0 || cfg.Wait < 0 {
+	if cfg.Retention < 0 || cfg.Lease < 0 || cfg.ClockSkew < 0 || cfg.Wait < 0 || cfg.CommitBudget < 0 {
 		panic("idem: negative duration in Config")
 	}
 	if cfg.Retention == 0 {
@@ -119,6 +134,9 @@ func New(api API, cfg Config) *Guard {
 	}
 	if cfg.ClockSkew == 0 {
 		cfg.ClockSkew = DefaultClockSkew
+	}
+	if cfg.CommitBudget == 0 {
+		cfg.CommitBudget = DefaultCommitBudget
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -145,6 +163,8 @@ type Outcome struct {
 
 // Result is what Do returns.
 type Result struct {
+	// Response is the caller's to keep and change: no later replay shares
+	// its bytes.
 	Response []byte
 	// Replayed is true when Response is an earlier attempt's stored outcome.
 	Replayed bool
@@ -155,8 +175,8 @@ type Result struct {
 // ran it. See the package documentation for the protocol.
 //
 // fn's context carries a ddb.UnitOfWork: writes fn makes through ddb.Write
-// commit in one transaction with the COMPLETED record, or not at all. In
-// Lease mode the context ends when the lease does.
+// commit in one transaction with the COMPLETED record, or not at all. It
+// ends Config.CommitBudget before the lease (Lease mode) or ctx's deadline.
 //
 // Do returns, besides fn's own outcome:
 //   - a Result with Replayed set, when an earlier attempt completed with the
@@ -226,22 +246,29 @@ func (g *Guard) judge(ctx context.Context, req Request, rec *record) (Result, er
 }
 
 // live reports whether rec blocks a new attempt by this host's clock: the
-// inverse of takeoverCondition.
+// inverse of takeoverCondition. An IN_PROGRESS record blocks while its lease
+// runs, whatever its expires_at; any other record until it expires.
 func (g *Guard) live(rec *record, now time.Time) bool {
 	if rec == nil {
 		return false
 	}
 	t := now.Add(-g.cfg.ClockSkew)
-	if rec.expiresAt.Unix() < t.Unix() {
-		return false
+	if rec.status == statusInProgress {
+		return rec.leaseUntil.UnixMilli() >= t.UnixMilli()
 	}
-	return !(rec.status == statusInProgress && rec.leaseUntil.UnixMilli() < t.UnixMilli())
+	return rec.expiresAt.Unix() >= t.Unix()
 }
 
 // takeoverCondition admits a write of a new record only when there is no
-// live one: none, an expired one, or an IN_PROGRESS one whose lease lapsed,
-// each by more than ClockSkew (see takeoverValues).
-const takeoverCondition = "attribute_not_exists(#id) OR #exp < :now_s OR (#status = :in_progress AND #lease < :now_ms)"
+// live one: none, an IN_PROGRESS one whose lease lapsed, or another (a
+// COMPLETED one) that expired, each by more than ClockSkew (see
+// takeoverValues). An IN_PROGRESS record is judged by its lease alone, so an
+// expires_at that passed while the lease runs (a retention shorter than the
+// lease, written by an older version or another host) never lets a second
+// attempt in.
+const takeoverCondition = "attribute_not_exists(#id)" +
+	" OR (#status = :in_progress AND #lease < :now_ms)" +
+	" OR (NOT (#status = :in_progress) AND #exp < :now_s)"
 
 func (g *Guard) takeoverNames() map[string]string {
 	return map[string]string{"#id": AttrID, "#exp": AttrExpiresAt, "#status": attrStatus, "#lease": attrLeaseUntil}
@@ -271,15 +298,35 @@ func (g *Guard) key(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{AttrID: sv(id)}
 }
 
-// expiresAt returns the record expiry for a record written at now, rounded
-// up to whole seconds.
+// expiresAt returns the expiry of a COMPLETED record written at now: now
+// plus Retention, rounded up to whole seconds.
 func (g *Guard) expiresAt(now time.Time) int64 {
-	t := now.Add(g.cfg.Retention)
+	return ceilUnix(now.Add(g.cfg.Retention))
+}
+
+// leaseExpiresAt returns the expiry of an IN_PROGRESS record written at now
+// with a lease until leaseUntil: as expiresAt, but never before the lease
+// ends plus ClockSkew, however short the Retention, so that TTL deletion
+// (which would free the key) cannot come while the holder still counts on
+// its lease.
+func (g *Guard) leaseExpiresAt(now, leaseUntil time.Time) int64 {
+	return max(g.expiresAt(now), ceilUnix(leaseUntil.Add(g.cfg.ClockSkew)))
+}
+
+// ceilUnix returns t in epoch seconds, rounded up.
+func ceilUnix(t time.Time) int64 {
 	s := t.Unix()
 	if t.After(time.Unix(s, 0)) {
 		s++
 	}
 	return s
+}
+
+// fnTime returns how long fn may run when the attempt has left before its
+// lease or deadline ends: left less the commit budget, or half of left when
+// that is less than twice the budget.
+func (g *Guard) fnTime(left time.Duration) time.Duration {
+	return left - min(g.cfg.CommitBudget, left/2)
 }
 
 // getRecord reads the record with a consistent read.

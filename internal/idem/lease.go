@@ -23,13 +23,27 @@ type attempt struct {
 // doLease implements Do in Lease mode.
 func (g *Guard) doLease(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
 	waitUntil := g.cfg.Now().Add(g.cfg.Wait)
-	for {
+	for refusals := 0; ; {
 		att, rec, err := g.acquire(ctx, id, req)
 		if err != nil {
 			return Result{}, err
 		}
 		if att != nil {
 			return g.runLeased(ctx, att, req, fn)
+		}
+		if rec == nil {
+			// Refused by a transaction in flight that has ended since: the
+			// key is free. Within Wait try again after a pause; otherwise
+			// say "retry now".
+			if g.cfg.Now().Before(waitUntil) && conflictPause(ctx, min(refusals, maxConflictRetries)) {
+				refusals++
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return Result{}, err
+			}
+			g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
+			return Result{}, &InProgressError{}
 		}
 		res, err := g.judge(ctx, req, rec)
 		if !errors.Is(err, ErrInProgress) || g.cfg.Wait == 0 {
@@ -49,12 +63,17 @@ func (g *Guard) doLease(ctx context.Context, id string, req Request, fn func(con
 }
 
 // acquire tries to take the lease with one conditional PutItem. It returns
-// the attempt when it did, or else the live record that blocked it.
+// the attempt when it did (also when the put landed on an earlier try of the
+// SDK and a retry was then refused: the record carries this attempt's owner
+// token); else the live record that blocked it; else neither, when DynamoDB
+// refused the put because of a transaction in flight and the record as read
+// afterwards blocks no longer, so the caller may try again at once. On
+// ErrStore it has released any lease it may hold.
 func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, *record, error) {
 	now := g.cfg.Now()
 	lease := g.cfg.Lease
 	if d, ok := ctx.Deadline(); ok {
-		lease = min(lease, d.Sub(now))
+		lease = min(lease, time.Until(d)) // a context's deadline is on the real clock, not Config.Now's
 	}
 	if lease <= 0 {
 		return nil, nil, context.DeadlineExceeded
@@ -66,7 +85,7 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 		attrFingerprint: sv(req.Fingerprint),
 		attrOwner:       sv(att.owner),
 		attrLeaseUntil:  nv(att.leaseUntil.UnixMilli()),
-		AttrExpiresAt:   nv(g.expiresAt(now)),
+		AttrExpiresAt:   nv(g.leaseExpiresAt(now, att.leaseUntil)),
 	}
 	out, err := g.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName:                           aws.String(g.cfg.Table),
@@ -77,46 +96,16 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 		ReturnValues:                        types.ReturnValueAllOld,
 		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
-	if old, failed := conditionFailed(err); failed {
-		rec, derr := decodeRecord(old)
-		if derr == nil && rec == nil {
-			// Asked for ALL_OLD but got nothing back: read it.
-			rec, derr = g.getRecord(ctx, id)
-			if derr == nil && rec == nil {
-				// It vanished meanwhile (released by its holder): the
-				// caller may retry at once; no unbounded loop here.
-				derr = errors.New("the record that failed the condition is gone")
-			}
+	if err == nil {
+		g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
+		if str(out.Attributes[attrStatus]) == statusInProgress {
+			g.emit(ctx, Event{Kind: LeaseTakeover, ID: id, Scope: req.Scope})
 		}
-		if derr != nil {
-			g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: derr})
-			return nil, nil, storeErr("acquire", derr)
-		}
-		if rec.owner == att.owner && rec.status == statusInProgress {
-			// An SDK retry of this very PutItem, which had landed: the lease is ours.
-			g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
-			return att, nil, nil
-		}
-		return nil, rec, nil
+		return att, nil, nil
 	}
-	if conflicted(err) {
-		// The record is being written by a transaction in flight (its
-		// holder committing): nothing was written; judge the record as it
-		// reads now.
-		rec, derr := g.getRecord(ctx, id)
-		switch {
-		case derr != nil:
-			err = derr
-		case !g.live(rec, g.cfg.Now()):
-			// Gone or lapsed by now: the key is free; retry at once.
-			g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
-			return nil, nil, &InProgressError{}
-		default:
-			return nil, rec, nil
-		}
-	}
-	if err != nil {
-		err = storeErr("acquire", err)
+	rec, err := g.refusedBy(ctx, id, err)
+	switch {
+	case err != nil:
 		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
 		// The put may have landed with its answer lost: give back the lease
 		// this attempt may hold, so retries need not wait for it to lapse.
@@ -126,18 +115,51 @@ func (g *Guard) acquire(ctx context.Context, id string, req Request) (*attempt, 
 			g.emit(ctx, Event{Kind: Released, ID: id, Scope: req.Scope})
 		}
 		return nil, nil, err
+	case rec != nil && rec.owner == att.owner && rec.status == statusInProgress:
+		// An earlier try of this very PutItem landed: the lease is ours.
+		g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
+		return att, nil, nil
+	case rec == nil:
+		return nil, nil, nil
 	}
-	g.emit(ctx, Event{Kind: Miss, ID: id, Scope: req.Scope})
-	if str(out.Attributes[attrStatus]) == statusInProgress {
-		g.emit(ctx, Event{Kind: LeaseTakeover, ID: id, Scope: req.Scope})
+	return nil, rec, nil
+}
+
+// refusedBy returns the record that refused an acquire with err: the ALL_OLD
+// item of a failed condition, or else the record as read now (when the
+// failed condition returned none, or a transaction in flight refused the
+// put); nil when the read finds none, or, after a refusal by a transaction
+// in flight, one that no longer blocks. Any other err, or a failed read, is
+// ErrStore.
+func (g *Guard) refusedBy(ctx context.Context, id string, err error) (*record, error) {
+	if old, failed := conditionFailed(err); failed {
+		rec, derr := decodeRecord(old)
+		if derr != nil {
+			return nil, storeErr("acquire", derr)
+		}
+		if rec != nil {
+			return rec, nil
+		}
+		return g.getRecord(ctx, id) // asked for ALL_OLD but got nothing back
 	}
-	return att, nil, nil
+	if _, refused := conflicted(err); refused {
+		// The record is being written by a transaction in flight (its
+		// holder committing, say): nothing was written; judge the record as
+		// it reads now.
+		rec, err := g.getRecord(ctx, id)
+		if err != nil || !g.live(rec, g.cfg.Now()) {
+			return nil, err
+		}
+		return rec, nil
+	}
+	return nil, storeErr("acquire", err)
 }
 
 // runLeased runs fn under att and commits or releases.
 func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
 	uow := ddb.NewUnitOfWork(1)
-	fnCtx, cancel := context.WithDeadline(ddb.WithUnitOfWork(ctx, uow), att.leaseUntil)
+	// fn's context ends the commit budget before the lease.
+	fnCtx, cancel := context.WithTimeout(ddb.WithUnitOfWork(ctx, uow), g.fnTime(att.leaseUntil.Sub(g.cfg.Now())))
 	defer cancel()
 	step(ctx, StepAcquired)
 	out, err := callFn(fnCtx, fn, func() {
@@ -255,6 +277,10 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 				g.release(ctx, att, req)
 				return &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
 			}
+		}
+		if wc := writeConflict(err, len(writes)); wc != nil {
+			g.release(ctx, att, req)
+			return wc
 		}
 	}
 	if err != nil {

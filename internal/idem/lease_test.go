@@ -476,7 +476,7 @@ func TestLeaseBounds(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true)
 
-	t.Run("fn's context ends when the lease does, and the key is released", func(t *testing.T) {
+	t.Run("fn's context ends before the lease does, and the key is released", func(t *testing.T) {
 		t.Parallel()
 		g := e.guard(idem.Config{Lease: 200 * time.Millisecond})
 		r := req(uniqueKey(t), "fp")

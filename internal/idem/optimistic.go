@@ -18,7 +18,14 @@ import (
 // or learns the live record from the cancellation.
 func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
 	uow := ddb.NewUnitOfWork(1)
-	out, err := callFn(ddb.WithUnitOfWork(ctx, uow), fn, func() { uow.Close() })
+	fnCtx := ddb.WithUnitOfWork(ctx, uow)
+	if d, ok := ctx.Deadline(); ok {
+		// fn's context ends the commit budget before ctx's.
+		var cancel context.CancelFunc
+		fnCtx, cancel = context.WithTimeout(fnCtx, g.fnTime(time.Until(d)))
+		defer cancel()
+	}
+	out, err := callFn(fnCtx, fn, func() { uow.Close() })
 	writes := uow.Close()
 	if uerr := uow.Err(); uerr != nil && err == nil {
 		// fn ignored a refused write: committing the rest would lose it.
@@ -89,10 +96,14 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 				return Result{}, &WriteConditionError{Index: i, Item: tce.CancellationReasons[i].Item, Err: err}
 			}
 		}
+		if wc := writeConflict(err, len(writes)); wc != nil {
+			return Result{}, wc
+		}
 	}
-	if conflicted(err) {
-		// Still colliding after the retries: another attempt is committing
-		// this key right now. Nothing of this attempt was written.
+	if _, refused := conflicted(err); refused {
+		// Still colliding on the record after the retries: another attempt
+		// is committing this key right now. Nothing of this attempt was
+		// written.
 		g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
 		return Result{}, &InProgressError{}
 	}

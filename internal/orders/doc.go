@@ -5,6 +5,13 @@
 // ddb.Write, so when the request context carries a ddb.UnitOfWork (put there
 // by whatever guards the request) the write joins that unit's transaction.
 //
+// # Ownership
+//
+// Every order records the owner of the request that booked it (WithOwner,
+// put in the request context by whatever authenticated the caller), and
+// GET /orders/{order_id} answers an order only to that owner: anyone else
+// gets the same 404 as for an id that does not exist.
+//
 // # HTTP decisions
 //
 //   - Content-Type must be application/json; parameters are allowed, but a

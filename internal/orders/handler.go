@@ -82,9 +82,10 @@ func NewHandler(s *Store, opts ...Option) *Handler {
 // application/json (or is missing); 413 body-too-large over MaxBodyBytes;
 // 400 malformed-body or invalid-order as DecodeOrder decides; 503
 // store-unavailable (Retry-After: 1) when the store fails; 500
-// internal-error when no id can be made. Nothing is written to the response
-// before the store call has succeeded, and the body depends only on the
-// request, the id and the clock.
+// internal-error when no id can be made. The order records the request's
+// owner (OwnerFrom). Nothing is written to the response before the store
+// call has succeeded, and the body depends only on the request, the id and
+// the clock.
 func (h *Handler) Create() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !isJSON(r.Header.Get("Content-Type")) {
@@ -130,6 +131,7 @@ func (h *Handler) Create() http.Handler {
 			return
 		}
 		o := Book(id, req, h.now())
+		o.Owner = OwnerFrom(r.Context())
 		if err := h.store.Create(r.Context(), o); err != nil {
 			h.storeFailed(w, r, err)
 			return
@@ -143,7 +145,9 @@ func (h *Handler) Create() http.Handler {
 // r.PathValue("order_id").
 //
 // It answers 200 with the order as JSON, byte for byte the body Create
-// answered with; 404 order-not-found for an unknown or malformed id; 503
+// answered with; 404 order-not-found for an unknown or malformed id, and the
+// very same 404 for an order whose owner is not the request's (OwnerFrom),
+// so that an order id reveals nothing to another caller; 503
 // store-unavailable (Retry-After: 1) when the store fails.
 func (h *Handler) Get() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -155,6 +159,8 @@ func (h *Handler) Get() http.Handler {
 		o, err := h.store.Get(r.Context(), id)
 		switch {
 		case errors.Is(err, ErrNotFound):
+			notFound(w)
+		case err == nil && o.Owner != OwnerFrom(r.Context()):
 			notFound(w)
 		case err != nil:
 			h.storeFailed(w, r, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
@@ -300,4 +301,100 @@ func TestCreateInAUnitOfWork(t *testing.T) {
 	if got.status != http.StatusOK || !bytes.Equal(got.body, created.body) {
 		t.Fatalf("after commit GET = %d %s, want 200 with the create body", got.status, got.body)
 	}
+}
+
+func TestOrdersAreReadOnlyByTheirOwner(t *testing.T) {
+	t.Parallel()
+	store, client, table := newStore(t)
+	h := orders.NewHandler(store, orders.WithClock(func() time.Time { return fixedNow }))
+	// The test's edge: the owner comes from a header, as the service's comes
+	// from its authorizer; no header means no owner.
+	asOwner := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if o, ok := r.Header["X-Owner"]; ok {
+				r = r.WithContext(orders.WithOwner(r.Context(), o[0]))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(asOwner(orders.NewRouter(h.Create(), h.Get())))
+	t.Cleanup(srv.Close)
+	send := func(method, path, owner string, withOwner bool, body string) response {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if withOwner {
+			req.Header.Set("X-Owner", owner)
+		}
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return response{res.StatusCode, res.Header, b}
+	}
+
+	created := send(http.MethodPost, "/orders", "jwt:https://id.example/|alice", true, orderBody)
+	if created.status != http.StatusCreated {
+		t.Fatalf("create: %d %s", created.status, created.body)
+	}
+	var o struct {
+		ID string `json:"order_id"`
+	}
+	_ = json.Unmarshal(created.body, &o)
+	missing := send(http.MethodGet, "/orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa", "jwt:https://id.example/|bob", true, "")
+
+	t.Run("the owner is stored with the order but is not in its JSON", func(t *testing.T) {
+		item, err := client.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: &table,
+			Key: map[string]types.AttributeValue{"order_id": &types.AttributeValueMemberS{Value: o.ID}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, _ := item.Item["owner"].(*types.AttributeValueMemberS); v == nil || v.Value != "jwt:https://id.example/|alice" {
+			t.Fatalf("stored owner = %#v", item.Item["owner"])
+		}
+		if bytes.Contains(created.body, []byte("alice")) || bytes.Contains(created.body, []byte("owner")) {
+			t.Fatalf("the response reveals the owner: %s", created.body)
+		}
+	})
+	t.Run("its owner reads it", func(t *testing.T) {
+		got := send(http.MethodGet, "/orders/"+o.ID, "jwt:https://id.example/|alice", true, "")
+		if got.status != http.StatusOK || !bytes.Equal(got.body, created.body) {
+			t.Fatalf("owner's GET: %d %s", got.status, got.body)
+		}
+	})
+	for _, tc := range []struct {
+		name      string
+		owner     string
+		withOwner bool
+	}{
+		{"another owner gets exactly the answer for a missing order", "jwt:https://id.example/|bob", true},
+		{"a request without an owner gets exactly the answer for a missing order", "", false},
+		{"an owner differing only in issuer gets exactly the answer for a missing order", "jwt:https://other.example/|alice", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := send(http.MethodGet, "/orders/"+o.ID, tc.owner, tc.withOwner, "")
+			if got.status != http.StatusNotFound || !bytes.Equal(got.body, missing.body) ||
+				got.header.Get("Content-Type") != missing.header.Get("Content-Type") ||
+				got.header.Get("Content-Length") != missing.header.Get("Content-Length") {
+				t.Fatalf("GET: %d %v %s\nmissing: %d %v %s", got.status, got.header, got.body, missing.status, missing.header, missing.body)
+			}
+		})
+	}
+	t.Run("an order booked without an owner is read only without one", func(t *testing.T) {
+		anon := send(http.MethodPost, "/orders", "", false, orderBody)
+		var a struct {
+			ID string `json:"order_id"`
+		}
+		_ = json.Unmarshal(anon.body, &a)
+		if got := send(http.MethodGet, "/orders/"+a.ID, "", false, ""); got.status != http.StatusOK {
+			t.Fatalf("anonymous GET of an anonymous order: %d", got.status)
+		}
+		if got := send(http.MethodGet, "/orders/"+a.ID, "jwt:https://id.example/|alice", true, ""); got.status != http.StatusNotFound {
+			t.Fatalf("owner's GET of an anonymous order: %d, want 404", got.status)
+		}
+	})
 }

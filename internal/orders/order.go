@@ -6,7 +6,8 @@ import "time"
 const StatusBooked = "booked"
 
 // Order is a booked parcel delivery. Its JSON encoding (field order fixed by
-// this struct) is the body of both the create and the read response.
+// this struct) is the body of both the create and the read response; Owner
+// is stored but never part of it.
 type Order struct {
 	ID        string    `json:"order_id" dynamodbav:"order_id"`
 	Status    string    `json:"status" dynamodbav:"status"`
@@ -15,6 +16,9 @@ type Order struct {
 	Parcel    Parcel    `json:"parcel" dynamodbav:"parcel"`
 	Price     Price     `json:"price" dynamodbav:"price"`
 	CreatedAt time.Time `json:"created_at" dynamodbav:"created_at"`
+	// Owner is the caller the order was booked for (see WithOwner); only
+	// that caller can read it. Stored as "owner", absent when "".
+	Owner string `json:"-" dynamodbav:"owner,omitempty"`
 }
 
 // Request is what a client asks to book: the validated body of POST /orders.

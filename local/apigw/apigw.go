@@ -5,8 +5,9 @@
 // handler's events.APIGatewayV2HTTPResponse back the way API Gateway would.
 //
 // It lets local/serve run the very handler the bootstrap registers with the
-// Lambda runtime, without SAM or Docker. What it does not emulate: authorizers,
-// CORS, stage variables, custom domains, API Gateway's own throttling, and
+// Lambda runtime, without SAM or Docker. Authorization is a hook
+// (Options.Authorize; local/serve plugs local/jwtauth's JWT authorizer in).
+// What it does not emulate: CORS, stage variables, custom domains, API Gateway's own throttling, and
 // Lambda's cold starts, memory limit and concurrency.
 package apigw
 
@@ -84,6 +85,21 @@ type Options struct {
 	Logger *slog.Logger
 	// Now returns the current time (default time.Now); tests pin it.
 	Now func() time.Time
+	// Authorize, when set, is the API's authorizer. ServeHTTP calls it for
+	// every request that matched a route, before the body is read, with the
+	// matched route key. It returns what the event carries as
+	// requestContext.authorizer (nil: nothing), or a non-nil
+	// *GatewayResponse that is sent instead, without invoking the function,
+	// as API Gateway answers a request its authorizer refuses (401/403).
+	Authorize func(r *http.Request, routeKey string) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, *GatewayResponse)
+}
+
+// GatewayResponse is an answer API Gateway gives itself, without invoking
+// the function.
+type GatewayResponse struct {
+	Status  int
+	Headers map[string]string
+	Body    string
 }
 
 // Adapter is an http.Handler that invokes a Lambda handler the way API
@@ -244,6 +260,20 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeGatewayError(w, http.StatusNotFound, notFoundBody)
 		return
 	}
+	var authorizer *events.APIGatewayV2HTTPRequestContextAuthorizerDescription
+	if a.opts.Authorize != nil {
+		auth, deny := a.opts.Authorize(r, routeKey)
+		if deny != nil {
+			h := w.Header()
+			for k, v := range deny.Headers {
+				h.Set(k, v)
+			}
+			h.Set("Apigw-Requestid", newRequestID())
+			writeGatewayError(w, deny.Status, deny.Body)
+			return
+		}
+		authorizer = auth
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
 		writeGatewayError(w, http.StatusBadRequest, `{"message":"Bad Request"}`)
@@ -254,6 +284,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := a.Event(r, body, routeKey, params)
+	ev.RequestContext.Authorizer = authorizer
 
 	// Lambda runs an invocation to completion (or its deadline) whatever the
 	// client does: the client going away must not cancel the handler, or a

@@ -602,3 +602,57 @@ func TestInvocationOutlivesTheClient(t *testing.T) {
 		}
 	})
 }
+
+func TestAuthorizeHook(t *testing.T) {
+	t.Parallel()
+	var seenRoutes []string
+	var mu sync.Mutex
+	authorize := func(r *http.Request, routeKey string) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, *apigw.GatewayResponse) {
+		mu.Lock()
+		seenRoutes = append(seenRoutes, routeKey)
+		mu.Unlock()
+		if r.Header.Get("Authorization") != "Bearer ok" {
+			return nil, &apigw.GatewayResponse{Status: http.StatusUnauthorized, Headers: map[string]string{"Www-Authenticate": "Bearer"}, Body: `{"message":"Unauthorized"}`}
+		}
+		return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+			Claims: map[string]string{"sub": "alice"}, Scopes: []string{"orders/read"}}}, nil
+	}
+	rc := &recorder{}
+	a, err := apigw.New(rc.handle, apigw.Options{Routes: orderRoutes, Authorize: authorize})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("a refused request gets the authorizer's answer and never reaches the function", func(t *testing.T) {
+		w := httptest.NewRecorder()
+		a.ServeHTTP(w, httptest.NewRequest("POST", "/orders", strings.NewReader(`{}`)))
+		if w.Code != http.StatusUnauthorized || w.Body.String() != `{"message":"Unauthorized"}` ||
+			w.Header().Get("Www-Authenticate") != "Bearer" || w.Header().Get("Content-Type") != "application/json" ||
+			w.Header().Get("Content-Length") != "26" || w.Header().Get("Apigw-Requestid") == "" {
+			t.Fatalf("got %d %v %s", w.Code, w.Header(), w.Body)
+		}
+		if len(rc.events) != 0 {
+			t.Fatalf("the function was invoked %d times", len(rc.events))
+		}
+	})
+	t.Run("an authorized request carries the authorizer's description in its event", func(t *testing.T) {
+		req := httptest.NewRequest("GET", "/orders/ord_1", nil)
+		req.Header.Set("Authorization", "Bearer ok")
+		a.ServeHTTP(httptest.NewRecorder(), req)
+		if len(rc.events) != 1 {
+			t.Fatalf("function invoked %d times, want 1", len(rc.events))
+		}
+		got := rc.events[0].RequestContext.Authorizer
+		if got == nil || got.JWT == nil || got.JWT.Claims["sub"] != "alice" || rc.events[0].Headers["authorization"] != "Bearer ok" {
+			t.Fatalf("event authorizer %+v, headers %v", got, rc.events[0].Headers)
+		}
+	})
+	t.Run("the authorizer is asked with the matched route key", func(t *testing.T) {
+		a.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/elsewhere", nil))
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Join(seenRoutes, ",") != "POST /orders,GET /orders/{order_id},$default" {
+			t.Fatalf("route keys %q", seenRoutes)
+		}
+	})
+}

@@ -1,23 +1,47 @@
-// Command serve runs the order API on this machine without SAM or Docker:
-// the same handler the Lambda bootstrap registers (app.LambdaHandler around
-// app.New), invoked through local/apigw, which builds the API Gateway HTTP
-// API events and Lambda contexts the function gets in AWS.
+// Command serve runs the order API on this machine without SAM or Docker,
+// behind local/apigw, which stands in for API Gateway (HTTP API): it builds
+// the events the function gets in AWS and maps its responses back. The
+// routes, the function and its timeout and memory come from template.yaml
+// itself (internal/samtemplate), so a route added there is served here with
+// no code change.
 //
 //	make local    # starts DynamoDB Local, then this, and stops both on Ctrl-C
+//
+// Two runners:
+//
+//   - With -bootstrap PATH (what `make local` passes on Linux): the function's
+//     real bootstrap binary, built as `sam build` builds it but for this
+//     machine's architecture, runs under the AWS Lambda Runtime Interface
+//     Emulator (-rie PATH) in a pool of execution environments (local/rie):
+//     one invocation at a time per environment, a new one started when all
+//     are busy, up to -max-environments, idle ones reused warm, each its own
+//     process with its own memory (the limit: the template's
+//     ReservedConcurrentExecutions, else 4). Cold starts and each
+//     invocation's environment are logged.
+//   - Without it, or where the emulator cannot run (not Linux), the
+//     in-process runner: the handler the bootstrap registers
+//     (app.LambdaHandler around app.New) called directly.
 //
 // Environment: DYNAMODB_ENDPOINT (required: serve never talks to AWS's
 // DynamoDB), API_ADDR (default 127.0.0.1:3000; port 0 picks a free one), and
 // the function's own variables (ORDERS_TABLE, IDEMPOTENCY_TABLE,
-// IDEMPOTENCY_TTL, IDEMPOTENCY_MODE, LOG_LEVEL; see app.ConfigFromEnv). The
-// tables are created if missing.
+// IDEMPOTENCY_TTL, IDEMPOTENCY_MODE, LOG_LEVEL, AUTH_MODE; see
+// app.ConfigFromEnv), which
+// are all of this process's environment the function sees. The tables are
+// created if missing.
 //
-// When the server is ready it prints one line to stderr,
-// "serve: listening on http://ADDR". SIGINT or SIGTERM shuts it down
-// gracefully (requests in flight finish, for up to 5 s) and it exits 0.
+// When the server is ready it prints one line to stderr, "serve: listening
+// on http://ADDR", followed by the function, the runner (the emulator and
+// the pool's size, or the in-process runner and why) and the tables. SIGINT
+// or SIGTERM shuts it down gracefully (requests in flight finish, for up to
+// 5 s; then the environments are stopped) and it exits 0.
 //
-// With -hold DURATION every POST /orders is held that long after its key is
-// taken (a demonstration aid for the README's conflict step; the Lambda
-// bootstrap has no such option).
+// With -hold DURATION every create's commit (its DynamoDB transaction) is
+// held that long after its key is taken, so that a retry meets it in
+// progress: a demonstration aid for the README's conflict step. It works the
+// same with either runner and without any code in the function: the function
+// is pointed at a proxy in front of DynamoDB Local that delays
+// TransactWriteItems. A deployed function has no such proxy.
 //
 // With -tables-only it creates the tables and exits: the set-up step for
 // `sam local start-api`, whose container does not create tables.
@@ -28,15 +52,19 @@ import (
 	"flag"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/local/apigw"
+	"github.com/parcelhq/orderservice/local/jwtauth"
+	"github.com/parcelhq/orderservice/local/rie"
 )
 
 // AddrEnv names the variable holding the address to listen on.
@@ -44,23 +72,44 @@ const AddrEnv = "API_ADDR"
 
 const defaultAddr = "127.0.0.1:3000"
 
+type options struct {
+	tablesOnly bool
+	template   string
+	timeout    time.Duration
+	hold       time.Duration
+	bootstrap  string
+	rie        string
+	maxEnvs    int
+	jwtKey     string
+}
+
 func main() {
-	tablesOnly := flag.Bool("tables-only", false, "create the tables and exit")
-	timeout := flag.Duration("timeout", 10*time.Second, "function timeout: each invocation's context deadline (template.yaml's Timeout)")
-	hold := flag.Duration("hold", 0, "demonstration aid: hold every POST /orders this long after its key is taken, so a second request with the same key meets it in progress (409)")
+	var o options
+	flag.BoolVar(&o.tablesOnly, "tables-only", false, "create the tables and exit")
+	flag.StringVar(&o.template, "template", "", "the SAM template whose HTTP API routes, function, timeout and memory are served (default: template.yaml in this directory or the nearest parent that has one)")
+	flag.DurationVar(&o.timeout, "timeout", 0, "function timeout: each invocation's deadline (default: the template's Timeout)")
+	flag.DurationVar(&o.hold, "hold", 0, "demonstration aid: hold every create's commit this long after its key is taken, so a second request with the same key meets it in progress (409)")
+	flag.StringVar(&o.bootstrap, "bootstrap", "", "run this bootstrap binary (linux, this machine's architecture) under the Lambda Runtime Interface Emulator instead of calling the handler in-process")
+	flag.StringVar(&o.rie, "rie", "", "the aws-lambda-rie binary (default: bin/aws-lambda-rie beside the template, which `make deps` installs)")
+	flag.StringVar(&o.jwtKey, "jwt-key", jwtauth.KeyFile(), "the local identity provider's key pair, shared with `make token` (env "+jwtauth.KeyFileEnv+")")
+	flag.IntVar(&o.maxEnvs, "max-environments", 0, fmt.Sprintf("with -bootstrap: the most execution environments the pool starts, the function's concurrency (default: the template's ReservedConcurrentExecutions, else %d)", rie.DefaultMax))
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *tablesOnly, *timeout, *hold); err != nil {
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "serve:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) error {
-	if os.Getenv(ddb.EndpointEnv) == "" {
+func run(ctx context.Context, o options) error {
+	endpoint := os.Getenv(ddb.EndpointEnv)
+	if endpoint == "" {
 		return fmt.Errorf("%s is not set; run `make local` (it starts DynamoDB Local), or set it to a DynamoDB Local endpoint such as http://127.0.0.1:8000 — serve never uses AWS's DynamoDB", ddb.EndpointEnv)
+	}
+	if o.maxEnvs < 0 {
+		return fmt.Errorf("-max-environments %d: want at least 1 (0 or unset: the default)", o.maxEnvs)
 	}
 	cfg, err := app.ConfigFromEnv()
 	if err != nil {
@@ -75,23 +124,69 @@ func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) erro
 	defer cancel()
 	for _, t := range cfg.Tables() {
 		if err := ddb.EnsureTable(setup, client, t); err != nil {
-			return fmt.Errorf("%w (is DynamoDB Local running at %s?)", err, os.Getenv(ddb.EndpointEnv))
+			return fmt.Errorf("%w (is DynamoDB Local running at %s?)", err, endpoint)
 		}
 	}
-	if tablesOnly {
-		fmt.Fprintf(os.Stderr, "serve: tables %s and %s ready at %s\n", cfg.OrdersTable, cfg.IdempotencyTable, os.Getenv(ddb.EndpointEnv))
+	if o.tablesOnly {
+		fmt.Fprintf(os.Stderr, "serve: tables %s and %s ready at %s\n", cfg.OrdersTable, cfg.IdempotencyTable, endpoint)
 		return nil
 	}
 
-	var opts []app.Option
-	if hold > 0 {
-		opts = append(opts, app.WithCreateMiddleware(holdFor(hold)))
-	}
-	h, err := app.New(ctx, cfg, client, logger, opts...)
+	fn, tplPath, err := loadFunction(o.template)
 	if err != nil {
 		return err
 	}
-	adapter, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Timeout: timeout, Logger: logger})
+	if o.timeout > 0 {
+		fn.Timeout = o.timeout
+	}
+	if o.maxEnvs == 0 {
+		o.maxEnvs = rie.DefaultMax
+		if fn.ReservedConcurrency > 0 {
+			o.maxEnvs = fn.ReservedConcurrency
+		}
+	}
+
+	// The DynamoDB endpoint the function uses: DynamoDB Local, or with -hold
+	// the proxy in front of it that holds each commit.
+	fnEndpoint := endpoint
+	if o.hold > 0 {
+		proxy, err := startHoldProxy(endpoint, o.hold)
+		if err != nil {
+			return err
+		}
+		defer proxy.Close()
+		fnEndpoint = proxy.URL
+	}
+
+	var r *runner
+	if o.bootstrap != "" && rie.Supported() {
+		r, err = rieRunner(fn, tplPath, o, fnEndpoint, logger)
+	} else {
+		why := "no -bootstrap given"
+		if o.bootstrap != "" {
+			why = fmt.Sprintf("the Lambda Runtime Interface Emulator runs on Linux only, this is %s", goos)
+		}
+		fnClient := client
+		if fnEndpoint != endpoint {
+			fnClient, err = ddb.NewClient(ctx, func(opt *dynamodb.Options) { opt.BaseEndpoint = aws.String(fnEndpoint) })
+			if err != nil {
+				return err
+			}
+		}
+		r, err = inProcessRunner(ctx, cfg, fnClient, logger, why)
+	}
+	if err != nil {
+		return err
+	}
+	defer r.close()
+
+	gw := apigw.Options{Routes: fn.Routes, Timeout: fn.Timeout, FunctionName: fn.ID, Logger: logger}
+	if cfg.AuthMode == app.AuthJWT {
+		if gw.Authorize, err = jwtAuthorizer(o.jwtKey, tplPath, logger); err != nil {
+			return err
+		}
+	}
+	adapter, err := apigw.New(r.handler, gw)
 	if err != nil {
 		return err
 	}
@@ -104,23 +199,19 @@ func run(ctx context.Context, tablesOnly bool, timeout, hold time.Duration) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (set %s to another address)", addr, err, AddrEnv)
 	}
-	fmt.Fprintf(os.Stderr, "serve: listening on http://%s (DynamoDB %s, tables %s and %s)\n",
-		ln.Addr(), os.Getenv(ddb.EndpointEnv), cfg.OrdersTable, cfg.IdempotencyTable)
+	hold := ""
+	if o.hold > 0 {
+		hold = fmt.Sprintf("; every create's commit held %s", o.hold)
+	}
+	if gw.Authorize != nil {
+		fmt.Fprintf(os.Stderr, "serve: every route needs a bearer token: TOKEN=$(make -s token SUB=<name>) (key pair %s)\n", o.jwtKey)
+	} else {
+		fmt.Fprintf(os.Stderr, "serve: %s=%s: no authorizer, every caller is the one anonymous caller\n", app.EnvAuthMode, cfg.AuthMode)
+	}
+	fmt.Fprintf(os.Stderr, "serve: listening on http://%s — %s from %s (%d routes, timeout %s, %d MB), %s (DynamoDB %s, tables %s and %s%s)\n",
+		ln.Addr(), fn.ID, tplPath, len(fn.Routes), fn.Timeout, fn.MemoryMB, r.description,
+		endpoint, cfg.OrdersTable, cfg.IdempotencyTable, hold)
 	err = adapter.Serve(ctx, ln)
 	fmt.Fprintln(os.Stderr, "serve: stopped")
 	return err
-}
-
-// holdFor delays each request by d (or until it is cancelled) before handing
-// it on: the -hold flag, which makes an in-progress key easy to see by hand.
-func holdFor(d time.Duration) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
-			}
-			next.ServeHTTP(w, r)
-		})
-	}
 }

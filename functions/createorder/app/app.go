@@ -25,8 +25,11 @@ const (
 	cacheBytes   = 16 << 20
 )
 
-// New returns the order API: POST /orders guarded by the idempotency
-// middleware (key required, scoped by the API Gateway authorizer's caller),
+// New returns the order API: every request first identified by its caller
+// scope (idemhttp.APIGatewayV2Scope; the anonymous scope only when
+// cfg.AuthMode is AuthNone, else 403), which is also the owner of the orders
+// it books and the only owner whose orders it can read; POST /orders guarded
+// by the idempotency middleware (key required, in the caller's scope),
 // GET /orders/{order_id} unguarded, anything else a problem+json 404/405,
 // every request logged as one JSON line that also carries its CloudWatch
 // Embedded Metric Format metrics. It makes nothing per request and never
@@ -53,21 +56,25 @@ func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Lo
 	if o.createMiddleware != nil {
 		inner = o.createMiddleware(inner)
 	}
+	scope := callerScope(cfg.AuthMode == AuthNone)
 	create := idemhttp.Middleware(guard, idemhttp.Options{
-		Route:        RouteCreateOrder.Key(),
-		Scope:        idemhttp.APIGatewayV2Scope,
-		MaxBodyBytes: orders.MaxBodyBytes,
-		Keep:         keep,
-		OnOutcome:    noteOutcome,
+		Route: RouteCreateOrder.Key(),
+		Scope: scope,
+		// What the create handler refuses before it reads the order is
+		// refused in front of the guard (see Policy).
+		MaxBodyBytes:  orders.MaxBodyBytes,
+		MediaTypes:    []string{"application/json"},
+		RequireObject: true,
+		Keep:          keep,
+		OnOutcome:     noteOutcome,
 	})(inner)
-	return logRequests(logger, recoverPanics(logger, orders.NewRouter(create, h.Get()))), nil
+	return logRequests(logger, recoverPanics(logger, identifyCaller(scope, orders.NewRouter(create, h.Get())))), nil
 }
 
 // Option adjusts what New wires. Options are code, not configuration: no
 // environment variable reaches them, so a deployment cannot flip one. They
 // exist for tests that need an extension point (the reliability suite's
-// crashtest-built server) and for local/serve's -hold flag; the Lambda
-// bootstrap passes none.
+// crashtest-built server); the Lambda bootstrap and local/serve pass none.
 type Option func(*options)
 
 type options struct {
@@ -88,15 +95,6 @@ func WithCreateMiddleware(mw func(http.Handler) http.Handler) Option {
 // in from cfg and before the guard is made.
 func WithGuardConfig(fn func(*idem.Config)) Option {
 	return func(o *options) { o.guardConfig = fn }
-}
-
-// keep is the outcome policy of POST /orders: what idemhttp.DefaultKeep
-// keeps (2xx and 4xx, so that an invalid order stays bound to its key and a
-// corrected order needs a new one), except 413 and 415: a request the
-// service did not understand binds nothing, so the client can fix its
-// Content-Type or size and send the same key again.
-func keep(status int) bool {
-	return idemhttp.DefaultKeep(status) && status != http.StatusRequestEntityTooLarge && status != http.StatusUnsupportedMediaType
 }
 
 // LambdaHandler adapts h to API Gateway HTTP API (payload format 2.0)

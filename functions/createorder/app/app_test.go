@@ -6,13 +6,16 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/parcelhq/orderservice/internal/ddbtest"
+	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
+	"github.com/parcelhq/orderservice/internal/problem"
 )
 
 // syncBuffer is a log sink safe for the handler's writes and the test's reads.
@@ -42,7 +45,15 @@ func (s *syncBuffer) lastLine(t *testing.T) map[string]any {
 
 func newApp(t *testing.T) (http.Handler, *syncBuffer) {
 	t.Helper()
-	cfg := Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour}
+	return newAppIn(t, idem.Lease)
+}
+
+// newAppIn is newApp with the guard in the given mode.
+func newAppIn(t *testing.T, mode idem.Mode) (http.Handler, *syncBuffer) {
+	t.Helper()
+	// AuthNone: these tests send plain requests, without the API Gateway
+	// context an authorizer fills (TestCallers covers that).
+	cfg := Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: mode, AuthMode: AuthNone}
 	tables := cfg.Tables()
 	cfg.OrdersTable = ddbtest.Table(t, tables[0]).Name
 	cfg.IdempotencyTable = ddbtest.Table(t, tables[1]).Name
@@ -157,4 +168,54 @@ func TestKeepPolicy(t *testing.T) {
 			t.Fatalf("corrected order with the old key: status %d, want 422", w.Code)
 		}
 	})
+}
+
+// TestARequestRefusedBeforeTheOrderIsReadBindsNothingInEitherMode: a body
+// that is not a JSON object, or a Content-Type other than application/json,
+// is refused the same way in both modes, whatever the key saw before, and
+// the key stays free for the corrected request.
+func TestARequestRefusedBeforeTheOrderIsReadBindsNothingInEitherMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
+		t.Run("in "+mode.String()+" mode", func(t *testing.T) {
+			t.Parallel()
+			h, _ := newAppIn(t, mode)
+			send := func(key, contentType, body string) *httptest.ResponseRecorder {
+				r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(body))
+				r.Header.Set("Content-Type", contentType)
+				r.Header.Set("Idempotency-Key", key)
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				return w
+			}
+			wantProblem := func(t *testing.T, w *httptest.ResponseRecorder, status int, slug string) {
+				t.Helper()
+				var p problem.Problem
+				_ = json.Unmarshal(w.Body.Bytes(), &p)
+				if w.Code != status || p.Type != problem.Type(slug) {
+					t.Fatalf("status %d type %q, want %d %s: %s", w.Code, p.Type, status, slug, w.Body)
+				}
+			}
+			for i, body := range []string{`[]`, `null`, `[` + orderstest.JSON + `]`} {
+				t.Run("a body "+body[:min(len(body), 8)]+" is malformed and the same key then creates the order", func(t *testing.T) {
+					key := "not-an-object-" + strconv.Itoa(i)
+					wantProblem(t, send(key, "application/json", body), http.StatusBadRequest, "malformed-body")
+					if w := send(key, "application/json", orderstest.JSON); w.Code != http.StatusCreated {
+						t.Fatalf("the order with the same key: %d %s", w.Code, w.Body)
+					}
+				})
+			}
+			t.Run("the order as application/vnd.api+json after application/json is 415, and the key still replays", func(t *testing.T) {
+				first := send("media-type", "application/json", orderstest.JSON)
+				if first.Code != http.StatusCreated {
+					t.Fatalf("first: %d %s", first.Code, first.Body)
+				}
+				wantProblem(t, send("media-type", "application/vnd.api+json", orderstest.JSON), http.StatusUnsupportedMediaType, "unsupported-media-type")
+				again := send("media-type", "application/json", orderstest.JSON)
+				if again.Code != http.StatusCreated || again.Header().Get("Idempotent-Replayed") != "true" || again.Body.String() != first.Body.String() {
+					t.Fatalf("the retry with application/json: %d %v %s, want the replay of %s", again.Code, again.Header(), again.Body, first.Body)
+				}
+			})
+		})
+	}
 }

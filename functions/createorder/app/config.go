@@ -20,38 +20,46 @@ const (
 	EnvIdempotencyTTL   = "IDEMPOTENCY_TTL"
 	EnvIdempotencyMode  = "IDEMPOTENCY_MODE"
 	EnvLogLevel         = "LOG_LEVEL"
+	EnvAuthMode         = "AUTH_MODE"
 )
 
-// MinRetention is the shortest IDEMPOTENCY_TTL ConfigFromEnv accepts. A
-// record must outlive the lease that guards it: were the retention shorter
-// than the lease (idem.DefaultLease, 30s, plus idem.DefaultClockSkew), an
-// in-progress record would count as expired, and be taken over by a
-// duplicate, while its holder is still running, so one key could create two
-// orders. One minute leaves that margin; the template's smallest allowed
-// IdempotencyRetentionHours (1) is well above it.
-const MinRetention = time.Minute
+// Authentication modes (AUTH_MODE, the stack's AuthMode parameter).
+const (
+	// AuthJWT: the API requires a JWT authorizer (the default). A request
+	// that reaches the function without an identified caller is refused.
+	AuthJWT = "jwt"
+	// AuthNone: the API has no authorizer (a demonstration deployment).
+	// Anonymous callers are served, and all of them share one scope: one
+	// key space and one owner of orders.
+	AuthNone = "none"
+)
 
 // EnvVars lists every variable ConfigFromEnv reads.
-var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel}
+var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel, EnvAuthMode}
 
 // Config is everything the function is configured with.
 type Config struct {
 	OrdersTable      string
 	IdempotencyTable string
 	// Retention is how long an idempotency key and its stored response are
-	// remembered (the published policy: 24h by default).
+	// remembered (the published policy: 24h by default). Any positive
+	// duration works, even seconds: the guard keeps a request in progress
+	// for its whole lease however short the retention (see idem.Config).
 	Retention time.Duration
 	// Mode is how POST /orders is guarded: idem.Lease (default) or
 	// idem.Optimistic, which is valid here because the create handler's
 	// only side effect is its DynamoDB write.
 	Mode     idem.Mode
 	LogLevel string
+	// AuthMode is AuthJWT (default) or AuthNone: whether a request without
+	// an identified caller (the anonymous scope "") is served.
+	AuthMode string
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
-// idempotency, 24h, lease and INFO. It fails on a retention that is not a Go
-// duration or is shorter than MinRetention, and on a mode other than "lease"
-// or "optimistic".
+// idempotency, 24h, lease, INFO and jwt. It fails on a retention that is not
+// a positive Go duration, on a mode other than "lease" or "optimistic", and
+// on an auth mode other than "jwt" or "none".
 func ConfigFromEnv() (Config, error) {
 	c := Config{
 		OrdersTable:      envOr(EnvOrdersTable, "orders"),
@@ -64,8 +72,8 @@ func ConfigFromEnv() (Config, error) {
 		if err != nil {
 			return Config{}, fmt.Errorf("app: %s=%q is not a Go duration (e.g. 24h)", EnvIdempotencyTTL, v)
 		}
-		if d < MinRetention {
-			return Config{}, fmt.Errorf("app: %s=%q is below the minimum retention of %v: a record must outlive the lease that guards it", EnvIdempotencyTTL, v, MinRetention)
+		if d <= 0 {
+			return Config{}, fmt.Errorf("app: %s=%q: the retention must be positive", EnvIdempotencyTTL, v)
 		}
 		c.Retention = d
 	}
@@ -76,6 +84,14 @@ func ConfigFromEnv() (Config, error) {
 		c.Mode = idem.Optimistic
 	default:
 		return Config{}, fmt.Errorf("app: %s=%q: want lease or optimistic", EnvIdempotencyMode, m)
+	}
+	switch m := os.Getenv(EnvAuthMode); m {
+	case "", AuthJWT:
+		c.AuthMode = AuthJWT
+	case AuthNone:
+		c.AuthMode = AuthNone
+	default:
+		return Config{}, fmt.Errorf("app: %s=%q: want %s or %s", EnvAuthMode, m, AuthJWT, AuthNone)
 	}
 	return c, nil
 }

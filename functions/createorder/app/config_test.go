@@ -18,22 +18,23 @@ func TestConfigFromEnv(t *testing.T) {
 		wantErr string
 	}{
 		{name: "an empty environment gives the published defaults",
-			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: idem.Lease, LogLevel: "INFO"}},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, Mode: idem.Lease, LogLevel: "INFO", AuthMode: AuthJWT}},
 		{name: "every variable is honoured",
-			env:  map[string]string{EnvOrdersTable: "o", EnvIdempotencyTable: "i", EnvIdempotencyTTL: "72h", EnvIdempotencyMode: "Optimistic", EnvLogLevel: "debug"},
-			want: Config{OrdersTable: "o", IdempotencyTable: "i", Retention: 72 * time.Hour, Mode: idem.Optimistic, LogLevel: "debug"}},
+			env:  map[string]string{EnvOrdersTable: "o", EnvIdempotencyTable: "i", EnvIdempotencyTTL: "72h", EnvIdempotencyMode: "Optimistic", EnvLogLevel: "debug", EnvAuthMode: "none"},
+			want: Config{OrdersTable: "o", IdempotencyTable: "i", Retention: 72 * time.Hour, Mode: idem.Optimistic, LogLevel: "debug", AuthMode: AuthNone}},
 		{name: "a retention that is not a duration is refused", env: map[string]string{EnvIdempotencyTTL: "1 day"}, wantErr: EnvIdempotencyTTL},
-		{name: "a zero retention is refused", env: map[string]string{EnvIdempotencyTTL: "0s"}, wantErr: "minimum retention"},
-		{name: "a zero retention in hours is refused", env: map[string]string{EnvIdempotencyTTL: "0h"}, wantErr: "minimum retention"},
-		{name: "a negative retention is refused", env: map[string]string{EnvIdempotencyTTL: "-24h"}, wantErr: "minimum retention"},
-		{name: "a nanosecond retention is refused", env: map[string]string{EnvIdempotencyTTL: "1ns"}, wantErr: "minimum retention"},
-		{name: "a retention shorter than the lease is refused", env: map[string]string{EnvIdempotencyTTL: "500ms"}, wantErr: "minimum retention"},
-		{name: "a retention just under the floor is refused", env: map[string]string{EnvIdempotencyTTL: "59.999s"}, wantErr: "minimum retention"},
-		{name: "a retention at the floor is accepted", env: map[string]string{EnvIdempotencyTTL: "1m"},
-			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: MinRetention, Mode: idem.Lease, LogLevel: "INFO"}},
+		{name: "a zero retention is refused", env: map[string]string{EnvIdempotencyTTL: "0s"}, wantErr: "positive"},
+		{name: "a zero retention in hours is refused", env: map[string]string{EnvIdempotencyTTL: "0h"}, wantErr: "positive"},
+		{name: "a negative retention is refused", env: map[string]string{EnvIdempotencyTTL: "-24h"}, wantErr: "positive"},
+		{name: "a retention of a second, shorter than the lease, is accepted", env: map[string]string{EnvIdempotencyTTL: "1s"},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: time.Second, Mode: idem.Lease, LogLevel: "INFO", AuthMode: AuthJWT}},
+		{name: "a retention under a second is accepted", env: map[string]string{EnvIdempotencyTTL: "500ms"},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 500 * time.Millisecond, Mode: idem.Lease, LogLevel: "INFO", AuthMode: AuthJWT}},
 		{name: "the template's smallest retention, 1h, is accepted", env: map[string]string{EnvIdempotencyTTL: "1h"},
-			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: time.Hour, Mode: idem.Lease, LogLevel: "INFO"}},
+			want: Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: time.Hour, Mode: idem.Lease, LogLevel: "INFO", AuthMode: AuthJWT}},
 		{name: "an unknown mode is refused", env: map[string]string{EnvIdempotencyMode: "pessimistic"}, wantErr: EnvIdempotencyMode},
+		{name: "an unknown auth mode is refused, not taken as none", env: map[string]string{EnvAuthMode: "off"}, wantErr: EnvAuthMode},
+		{name: "auth modes are case-sensitive, as the template spells them", env: map[string]string{EnvAuthMode: "NONE"}, wantErr: EnvAuthMode},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, name := range EnvVars {
@@ -50,14 +51,6 @@ func TestConfigFromEnv(t *testing.T) {
 				t.Fatalf("ConfigFromEnv() = %+v, %v; want %+v", got, err, tc.want)
 			}
 		})
-	}
-}
-
-// The floor exists so that a record outlives the lease that guards it; if
-// the guard's defaults grow past it, the floor must grow too.
-func TestMinRetentionOutlivesTheLease(t *testing.T) {
-	if lease := idem.DefaultLease + idem.DefaultClockSkew; MinRetention <= lease {
-		t.Errorf("MinRetention = %v, not longer than the lease plus clock skew (%v)", MinRetention, lease)
 	}
 }
 

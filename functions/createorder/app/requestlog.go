@@ -205,7 +205,7 @@ func describe(status int, o idemhttp.Outcome) string {
 	case idemhttp.OutcomeStoreError:
 		return "unavailable"
 	case idemhttp.OutcomeKeyMissing, idemhttp.OutcomeKeyInvalid, idemhttp.OutcomeBodyMalformed,
-		idemhttp.OutcomeBodyTooLarge, idemhttp.OutcomeCallerUnknown:
+		idemhttp.OutcomeBodyTooLarge, idemhttp.OutcomeUnsupportedMediaType, idemhttp.OutcomeCallerUnknown:
 		return "invalid"
 	}
 	return "failed"

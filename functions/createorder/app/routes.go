@@ -30,3 +30,23 @@ func RouteKeys() []string {
 	}
 	return append(keys, "$default")
 }
+
+// The OAuth scopes of the API (a Cognito resource server "orders" with the
+// scopes "create" and "read" in the default stack).
+const (
+	ScopeCreateOrders = "orders/create"
+	ScopeReadOrders   = "orders/read"
+)
+
+// RouteScopes returns, for every route key of RouteKeys, the scopes the JWT
+// authorizer requires of a token on it: at least one of them must be in the
+// token's scope claim; an empty list means any valid token. template.yaml
+// declares exactly these (internal/deploytest checks), and `make local`
+// reads them from there.
+func RouteScopes() map[string][]string {
+	return map[string][]string{
+		RouteCreateOrder.Key(): {ScopeCreateOrders},
+		RouteGetOrder.Key():    {ScopeReadOrders},
+		"$default":             {},
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"mime"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -27,24 +26,40 @@ type BodyError struct {
 
 func (e *BodyError) Error() string { return "malformed JSON body: " + e.Reason }
 
-// fingerprintVersion changes whenever the canonical form changes, so that a
-// record written by an older version can never be mistaken for a match.
+// fingerprintVersion changes whenever the canonical form changes in a way
+// that could make a record written by an older version match a different
+// request. Splitting what an older version merged does not call for a new
+// version: the media type joined the fingerprint without one, so that the
+// fingerprint of an application/json body (and of a non-JSON body without
+// parameters) is what it was, and retries in flight across a deployment
+// still replay rather than meet a 422.
 const fingerprintVersion = "idemhttp-fingerprint-v1"
 
 // Fingerprint returns the SHA-256 (lower-case hex) of what makes two requests
 // "the same request" for an idempotency key: the method, the route template
-// (so a key reused on another route never matches), and the body.
+// (so a key reused on another route never matches), the media type and the
+// body.
 //
-// When contentType is JSON (application/json or any +json type, whatever its
-// parameters), the body is hashed in a canonical form: object members sorted
-// by name, insignificant whitespace dropped, strings compared after
-// unescaping ("\u0041" equals "A"), numbers kept as their literal text (1.0
-// and 1 differ). Such a body must be exactly one valid UTF-8 JSON value with
-// no duplicate member names in any object and at most MaxJSONDepth levels of
-// nesting; otherwise Fingerprint returns "" and a *BodyError. Any other body
-// is hashed byte for byte, together with its media type (lower-cased,
-// parameters dropped); it never fails.
+// The media type is normalised: type, subtype and parameter names compare
+// without regard to case, parameters in any order, quoted or not, a charset
+// value without regard to case; for a JSON type charset=utf-8 is the same as
+// no charset. Any other difference makes another request: application/json
+// and application/vnd.api+json, or text/plain with two charsets, are two
+// requests however alike their bodies.
+//
+// When contentType is JSON (application/json or any application/*+json
+// type, whatever its parameters), the body is hashed in a canonical form:
+// object members sorted by name, insignificant whitespace dropped, strings
+// compared after unescaping ("\u0041" equals "A"), numbers kept as their
+// literal text (1.0 and 1 differ). Such a body must be exactly one valid
+// UTF-8 JSON value with no duplicate member names in any object and at most
+// MaxJSONDepth levels of nesting; otherwise Fingerprint returns "" and a
+// *BodyError. Any other body is hashed byte for byte; it never fails.
 func Fingerprint(method, route, contentType string, body []byte) (string, error) {
+	return fingerprint(method, route, parseMediaType(contentType), body)
+}
+
+func fingerprint(method, route string, mt mediaType, body []byte) (string, error) {
 	h := sha256.New()
 	field := func(s []byte) {
 		var n [binary.MaxVarintLen64]byte
@@ -54,32 +69,32 @@ func Fingerprint(method, route, contentType string, body []byte) (string, error)
 	field([]byte(fingerprintVersion))
 	field([]byte(method))
 	field([]byte(route))
-	mediaType, isJSON := jsonMediaType(contentType)
-	if isJSON {
+	// The kind of body: "json" alone for application/json (the one JSON type
+	// the first version told apart by its body only), "json <type>" for any
+	// other JSON type, "raw <type>" for the rest; a Content-Type that does
+	// not parse is marked, so it never equals a normalised one.
+	kind := "raw "
+	if mt.json {
+		kind = "json "
+	}
+	if !mt.parsed {
+		kind = strings.TrimSpace(kind) + "? "
+	}
+	kind += mt.norm
+	if kind == "json application/json" {
+		kind = "json"
+	}
+	field([]byte(kind))
+	if mt.json {
 		canon, err := CanonicalJSON(body)
 		if err != nil {
 			return "", err
 		}
-		field([]byte("json"))
 		field(canon)
 	} else {
-		field([]byte("raw " + mediaType))
 		field(body)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// jsonMediaType returns the media type of contentType, lower-cased and
-// without parameters, and whether it is a JSON type.
-func jsonMediaType(contentType string) (string, bool) {
-	mt, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		mt = strings.ToLower(strings.TrimSpace(contentType))
-		if i := strings.IndexByte(mt, ';'); i >= 0 {
-			mt = strings.TrimSpace(mt[:i])
-		}
-	}
-	return mt, mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json"))
 }
 
 // CanonicalJSON returns the canonical form of the JSON value in body that

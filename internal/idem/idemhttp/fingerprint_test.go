@@ -34,7 +34,9 @@ func TestFingerprintTreatsEquivalentRequestsAsEqual(t *testing.T) {
 		{"a member name escaped differently", "application/json",
 			`{"s\u0065nder":{"name":"Ann","postcode":"2000"},"items":[{"sku":"A1","qty":2},{"sku":"B2","qty":1.50}],"note":"fragile","insured":true,"gift":null}`},
 		{"a JSON content type with a charset parameter", "application/json; charset=utf-8", orderJSON},
+		{"a JSON content type with a quoted upper-case charset", `application/json;charset="UTF-8"`, orderJSON},
 		{"a content type in upper case", "Application/JSON", orderJSON},
+		{"a content type with spaces around it", "  application/json  ", orderJSON},
 	}
 	for _, tc := range cases {
 		t.Run("a body with "+tc.name+" has the same fingerprint", func(t *testing.T) {
@@ -58,6 +60,9 @@ func TestFingerprintTellsDifferentRequestsApart(t *testing.T) {
 			`{"sender":{"name":"Ann","postcode":"2000"},"items":[{"sku":"B2","qty":1.50},{"sku":"A1","qty":2}],"note":"fragile","insured":true,"gift":null}`},
 		{"a member removed", "POST", "POST /orders", "application/json", strings.Replace(orderJSON, `,"gift":null`, "", 1)},
 		{"the same bytes sent as text", "POST", "POST /orders", "text/plain", orderJSON},
+		{"the same JSON sent as another JSON media type", "POST", "POST /orders", "application/vnd.api+json", orderJSON},
+		{"the same JSON sent as application/json with a parameter", "POST", "POST /orders", "application/json; profile=v2", orderJSON},
+		{"the same JSON labelled with a charset other than UTF-8", "POST", "POST /orders", "application/json; charset=iso-8859-1", orderJSON},
 	}
 	for _, tc := range cases {
 		t.Run("a request with "+tc.name+" has another fingerprint", func(t *testing.T) {
@@ -77,9 +82,21 @@ func TestFingerprintHashesNonJSONBodiesByteForByte(t *testing.T) {
 			t.Fatal("CRLF and LF bodies have the same fingerprint")
 		}
 	})
-	t.Run("parameters of the media type do not matter", func(t *testing.T) {
-		if b := mustFingerprint(t, "POST", "POST /upload", "text/csv; charset=utf-8", "a,b\n1,2\n"); a != b {
-			t.Fatal("charset parameter changed the fingerprint")
+	t.Run("a charset parameter matters: the same bytes in another charset are another text", func(t *testing.T) {
+		if b := mustFingerprint(t, "POST", "POST /upload", "text/csv; charset=iso-8859-1", "a,b\n1,2\n"); a == b {
+			t.Fatal("a charset parameter did not change the fingerprint")
+		}
+	})
+	t.Run("a charset is compared without regard to case or quotes", func(t *testing.T) {
+		x := mustFingerprint(t, "POST", "POST /upload", "text/csv; charset=utf-8", "a,b\n1,2\n")
+		if y := mustFingerprint(t, "POST", "POST /upload", `Text/CSV; Charset="UTF-8"`, "a,b\n1,2\n"); x != y {
+			t.Fatal("the case or quoting of a charset changed the fingerprint")
+		}
+	})
+	t.Run("the order of parameters does not matter", func(t *testing.T) {
+		x := mustFingerprint(t, "POST", "POST /upload", "text/csv; header=present; charset=utf-8", "a,b\n1,2\n")
+		if y := mustFingerprint(t, "POST", "POST /upload", "text/csv; charset=utf-8; header=present", "a,b\n1,2\n"); x != y {
+			t.Fatal("reordered parameters changed the fingerprint")
 		}
 	})
 	t.Run("invalid JSON without a JSON content type is not an error", func(t *testing.T) {
@@ -90,6 +107,25 @@ func TestFingerprintHashesNonJSONBodiesByteForByte(t *testing.T) {
 			t.Fatal("length-prefixing failed")
 		}
 	})
+}
+
+// TestFingerprintOfThePlainCasesIsUnchanged pins the fingerprints of an
+// application/json body and of a non-JSON body without parameters to the
+// values the first version computed: records in DynamoDB hold them, so a
+// change would turn every retry in flight across a deployment into a 422.
+func TestFingerprintOfThePlainCasesIsUnchanged(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, route, ct, body, want string }{
+		{"application/json", "POST /orders", "application/json", orderJSON, "261d239cd6181a7447ba5177b62b7d3fee3009ab79bb9ff2cef10b4c10fd8fdf"},
+		{"application/json; charset=utf-8", "POST /orders", "application/json; charset=utf-8", orderJSON, "261d239cd6181a7447ba5177b62b7d3fee3009ab79bb9ff2cef10b4c10fd8fdf"},
+		{"text/csv", "POST /upload", "text/csv", "a,b\n1,2\n", "612e3453f6a6ea2c77e13361a7d87c04ba3f08905853404c96bdaf15a32646d0"},
+	} {
+		t.Run("the fingerprint of a "+tc.name+" body is the one stored records hold", func(t *testing.T) {
+			if got := mustFingerprint(t, "POST", tc.route, tc.ct, tc.body); got != tc.want {
+				t.Fatalf("fingerprint %s, want %s", got, tc.want)
+			}
+		})
+	}
 }
 
 func TestFingerprintRejectsMalformedJSON(t *testing.T) {
@@ -149,6 +185,9 @@ func FuzzFingerprint(f *testing.F) {
 		f.Add(s, "application/json")
 	}
 	f.Add("a,b\n", "text/csv")
+	f.Add("a,b\n", `text/csv; charset="UTF-8"; header=present`)
+	f.Add(`{"data":{}}`, `application/vnd.api+json; ext="https://jsonapi.org/ext/atomic"`)
+	f.Add(`{}`, "application/json; charset")
 	f.Fuzz(func(t *testing.T, body, ct string) {
 		fp, err := Fingerprint("POST", "POST /orders", ct, []byte(body))
 		if err != nil {
@@ -156,12 +195,12 @@ func FuzzFingerprint(f *testing.F) {
 			if !errors.As(err, &be) || fp != "" {
 				t.Fatalf("error %v is not a *BodyError", err)
 			}
-			if _, isJSON := jsonMediaType(ct); !isJSON {
+			if !parseMediaType(ct).json {
 				t.Fatalf("non-JSON content type %q failed: %v", ct, err)
 			}
 			return
 		}
-		if _, isJSON := jsonMediaType(ct); !isJSON {
+		if !parseMediaType(ct).json {
 			return
 		}
 		var v any

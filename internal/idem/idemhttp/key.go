@@ -1,6 +1,7 @@
 package idemhttp
 
 import (
+	"fmt"
 	"strings"
 )
 
@@ -32,13 +33,21 @@ func keyErr(reason string) error { return &KeyError{Reason: reason} }
 // A key is 1 to MaxKeyLen printable ASCII characters (0x20–0x7E) and holds
 // no comma: API Gateway joins repeated header fields with commas and the
 // Lambda adapter splits header values at commas, so a key with a comma could
-// not be told from several keys. The bare form holds no space, double quote
-// or backslash either (quote the key to use a space). Structured Field
-// parameters ("abc";x=1) and lists are not accepted.
+// not be told from several keys.
+//
+// A bare key is an RFC 8941 sf-token, ( ALPHA / "*" ) *( tchar / ":" / "/" ),
+// except that it may also start with a digit, so that a bare UUID is a key:
+// letters, digits and !#$%&'*+-.^_`|~:/ only. Any other bare value is
+// refused rather than read as a key, since a Structured Field parser would
+// read it as something else: parameters (abc;x=1), a boolean (?1), a byte
+// sequence (:YWJj:), a number (-1), or no valid field at all (a=b). A key
+// with other characters is sent quoted ("abc;x=1" is the key abc;x=1).
+// Structured Field parameters ("abc";x=1) and lists are not accepted in
+// either form.
 //
 // On any other value ParseKey returns "" and a *KeyError whose Reason names
 // the rule broken: empty, too long, control or non-ASCII character, broken
-// string syntax, a list, parameters.
+// string syntax, a list, parameters, a bare value that is not an sf-token.
 func ParseKey(v string) (string, error) {
 	v = strings.Trim(v, " \t")
 	if v == "" {
@@ -114,25 +123,41 @@ func trailingErr(rest string) error {
 	}
 }
 
-// checkBare checks v, the whole field value, as a key in bare form.
+// checkBare checks v, the whole field value, as a key in bare form: the
+// bare-key grammar of ParseKey.
 func checkBare(v string) error {
 	for i := 0; i < len(v); i++ {
 		c := v[i]
 		if err := checkChar(c); err != nil {
 			return err
 		}
-		switch c {
-		case ' ':
+		switch {
+		case c == ' ':
 			return keyErr("an unquoted key cannot contain a space; send the key as a quoted string")
-		case '"':
+		case c == '"':
 			return keyErr("an unquoted key cannot contain a double quote")
-		case '\\':
+		case c == '\\':
 			return keyErr("an unquoted key cannot contain a backslash")
-		case ',':
+		case c == ',':
 			return keyErr("the header holds a list or a comma; send exactly one key without commas")
+		case c == ';':
+			return keyErr("parameters after the key are not accepted; to use a semicolon in a key, send it as a quoted string")
+		case i == 0 && !isAlpha(c) && !isDigit(c) && c != '*':
+			return keyErr(fmt.Sprintf("an unquoted key must be an sf-token, which cannot start with %q; send the key as a quoted string", c))
+		case !isTokenChar(c):
+			return keyErr(fmt.Sprintf("an unquoted key must be an sf-token, which cannot contain %q; send the key as a quoted string", c))
 		}
 	}
 	return nil
+}
+
+func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// isTokenChar reports whether c may follow the first character of an RFC
+// 8941 sf-token: a tchar (RFC 9110), ":" or "/".
+func isTokenChar(c byte) bool {
+	return isAlpha(c) || isDigit(c) || strings.IndexByte("!#$%&'*+-.^_`|~:/", c) >= 0
 }
 
 func checkChar(c byte) error {

@@ -2,6 +2,7 @@ package idemhttp
 
 import (
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -13,13 +14,16 @@ func TestParseKey(t *testing.T) {
 	}{
 		{"a bare key is the key itself", `abc-123`, "abc-123"},
 		{"a quoted key is the key inside the quotes", `"abc-123"`, "abc-123"},
-		{"a UUID works in either form", `"0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"`, "0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"},
+		{"a quoted UUID is the UUID", `"0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"`, "0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"},
+		{"a bare UUID is the UUID, though it starts with a digit", `0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21`, "0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"},
+		{"a bare key may start with an asterisk, as an sf-token may", `*abc`, "*abc"},
 		{"an escaped double quote stands for a double quote", `"a\"b"`, `a"b`},
 		{"an escaped backslash stands for a backslash", `"a\\b"`, `a\b`},
 		{"spaces inside the quotes belong to the key", `" a b "`, " a b "},
 		{"spaces and tabs around the value are discarded", " \t\"abc\" \t", "abc"},
 		{"spaces around a bare key are discarded", "  abc  ", "abc"},
-		{"a bare key may hold any visible ASCII but quote, backslash and comma", "a:b/c;d=e*f{}~", "a:b/c;d=e*f{}~"},
+		{"a bare key may hold every character of an sf-token", "aZ09!#$%&'*+-.^_`|~:/", "aZ09!#$%&'*+-.^_`|~:/"},
+		{"a quoted key may hold what a bare key may not", `"abc;x=1"`, "abc;x=1"},
 		{"a key of exactly 255 characters is accepted", strings.Repeat("k", 255), strings.Repeat("k", 255)},
 		{"a quoted key of 255 escaped characters is accepted", `"` + strings.Repeat(`\"`, 255) + `"`, strings.Repeat(`"`, 255)},
 	}
@@ -58,6 +62,14 @@ func TestParseKey(t *testing.T) {
 		{"a space inside a bare key is rejected", `abc def`, "quoted string"},
 		{"a double quote inside a bare key is rejected", `ab"c`, "double quote"},
 		{"a backslash inside a bare key is rejected", `ab\c`, "backslash"},
+		{"bare structured field parameters are rejected, as quoted ones are", `abc;x=1`, "parameters"},
+		{"a bare structured field boolean is rejected", `?1`, "sf-token"},
+		{"a bare structured field byte sequence is rejected", `:YWJj:`, "sf-token"},
+		{"a bare key starting with a hyphen (an sf-integer's sign) is rejected", `-abc`, "sf-token"},
+		{"a bare key with a character outside the token grammar is rejected", `a{b}`, "sf-token"},
+		{"a bare key with an equals sign is rejected", `a=b`, "sf-token"},
+		{"a bare key with a question mark is rejected", `ab?`, "sf-token"},
+		{"a bare key with an at sign is rejected", `@abc`, "sf-token"},
 	}
 	for _, tc := range invalid {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,19 +101,31 @@ func TestQuoteKeyRoundTrips(t *testing.T) {
 	}
 }
 
+// bareKey is the bare-key grammar, written independently of ParseKey: an
+// RFC 8941 sf-token, ( ALPHA / "*" ) *( tchar / ":" / "/" ), except that it
+// may also start with a digit.
+var bareKey = regexp.MustCompile("^[A-Za-z0-9*][A-Za-z0-9!#$%&'*+\\-.^_`|~:/]*$")
+
 // FuzzParseKey checks that ParseKey never panics, that what it accepts
-// obeys the key rules, and that a valid key names the same key quoted and,
-// where it can be written so, bare.
+// obeys the key rules, that a bare value is accepted exactly when it is in
+// the bare-key grammar (and is then the key itself), and that a valid key
+// names the same key quoted and, where the grammar allows, bare.
 func FuzzParseKey(f *testing.F) {
-	for _, s := range []string{"abc", `"abc"`, `"a\"b\\c"`, ` "x" `, `"a,b"`, `abc;v=1`, "", `"`, `\`, "k\x00", "é"} {
+	for _, s := range []string{"abc", `"abc"`, `"a\"b\\c"`, ` "x" `, `"a,b"`, `abc;v=1`, `"abc";v=1`, `?1`, `:YWJj:`, `-1`, `*k`,
+		"0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21", "", `"`, `\`, "k\x00", "é"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
 		key, err := ParseKey(v)
+		trimmed := strings.Trim(v, " \t")
+		bare := !strings.HasPrefix(trimmed, `"`)
 		if err != nil {
 			var ke *KeyError
 			if !errors.As(err, &ke) || ke.Reason == "" || key != "" {
 				t.Fatalf("ParseKey(%q) = %q, %v: want \"\" and a *KeyError with a reason", v, key, err)
+			}
+			if bare && bareKey.MatchString(trimmed) && len(trimmed) <= MaxKeyLen {
+				t.Fatalf("ParseKey(%q) refused a bare key in the grammar: %v", v, err)
 			}
 			return
 		}
@@ -113,13 +137,18 @@ func FuzzParseKey(f *testing.F) {
 				t.Fatalf("ParseKey(%q) accepted byte %#x", v, key[i])
 			}
 		}
+		if bare && (key != trimmed || !bareKey.MatchString(key)) {
+			t.Fatalf("ParseKey(%q) accepted the bare key %q, which is not in the bare-key grammar", v, key)
+		}
 		if got, err := ParseKey(QuoteKey(key)); err != nil || got != key {
 			t.Fatalf("quoted form of %q parses to %q, %v", key, got, err)
 		}
-		if !strings.ContainsAny(key, " \"\\") {
-			if got, err := ParseKey(key); err != nil || got != key {
-				t.Fatalf("bare form of %q parses to %q, %v", key, got, err)
-			}
+		if key != strings.Trim(key, " \t") {
+			return // no bare form: the spaces around it would be discarded
+		}
+		got, err := ParseKey(key)
+		if bareKey.MatchString(key) != (err == nil) || (err == nil && got != key) {
+			t.Fatalf("bare form of %q parses to %q, %v; in the bare-key grammar: %v", key, got, err, bareKey.MatchString(key))
 		}
 	})
 }

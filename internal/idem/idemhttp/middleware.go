@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/problem"
@@ -35,14 +36,31 @@ type Options struct {
 	// running: http.StatusConflict (409, the default) or
 	// http.StatusTooEarly (425).
 	ConflictStatus int
-	// Keep says whether a response with the given status is stored and
-	// replayed, or released (nothing stored; the handler's writes are
-	// discarded and a retry runs afresh). Default DefaultKeep.
-	Keep func(status int) bool
+	// Keep says whether the handler's response is stored and replayed, or
+	// released (nothing stored; the handler's writes are discarded and a
+	// retry runs afresh), from its status and its problem type: the RFC 9457
+	// type URI when the response is application/problem+json with a type
+	// member, else "". It is asked about the handler's answers only: none of
+	// the middleware's own answers is ever stored. Default DefaultKeep.
+	Keep func(status int, problemType string) bool
 	// MaxBodyBytes is the longest request body accepted; a longer one is
 	// answered with 413 TypeBodyTooLarge before the idempotency store is
 	// consulted. 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// MediaTypes, when set, lists the media types (type/subtype, such as
+	// "application/json") the route accepts. A request with another
+	// Content-Type, with none, with one that does not parse, or with a JSON
+	// type labelled with a charset other than utf-8, is answered with 415
+	// TypeUnsupportedMediaType (and Accept-Post) before the idempotency store
+	// is consulted, so the answer does not depend on the guard's mode or on
+	// what the key was used for before. Parameters are allowed and are part
+	// of the fingerprint. Nil accepts any Content-Type.
+	MediaTypes []string
+	// RequireObject answers a JSON body that is valid JSON but not an object
+	// ([], null, "x", 1) with 400 TypeBodyMalformed before the idempotency
+	// store is consulted, like invalid JSON. Bodies of non-JSON media types
+	// are not affected.
+	RequireObject bool
 	// OnOutcome, when set, is called once per request, after the response
 	// was written, with what the middleware did and the error behind it
 	// (nil for OutcomeUnkeyed, OutcomeStored, OutcomeReleased and
@@ -53,11 +71,19 @@ type Options struct {
 
 // DefaultKeep is the default Options.Keep: every final response below 500 is
 // kept (success, redirects, and client errors such as failed validation, so
-// that a corrected request needs a new key), except 408, 425 and 429, which
-// say "try again"; 5xx responses are released.
-func DefaultKeep(status int) bool {
+// that a corrected request needs a new key), except the answers that say
+// "try again" (408, 425, 429) and those that say "not understood, nothing
+// ran" (413, 415, and a problem of type TypeBodyMalformed, TypeBodyTooLarge
+// or TypeUnsupportedMediaType whatever its status), so that the key stays
+// free for the corrected request; 5xx responses are released.
+func DefaultKeep(status int, problemType string) bool {
 	switch status {
-	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests:
+	case http.StatusRequestTimeout, http.StatusTooEarly, http.StatusTooManyRequests,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return false
+	}
+	switch problemType {
+	case problem.Type(TypeBodyMalformed), problem.Type(TypeBodyTooLarge), problem.Type(TypeUnsupportedMediaType):
 		return false
 	}
 	return status < 500
@@ -68,9 +94,13 @@ func DefaultKeep(status int) bool {
 //
 // For each request, in this order and before g touches DynamoDB, it
 // validates the key (ParseKey; a request with several Idempotency-Key
-// fields is invalid), reads the body up to Options.MaxBodyBytes, computes
-// the Fingerprint of method, Options.Route, Content-Type and body, and
-// derives the scope. It then runs the handler through g.Do with a buffered
+// fields is invalid), checks the Content-Type against Options.MediaTypes,
+// reads the body up to Options.MaxBodyBytes, computes the Fingerprint of
+// method, Options.Route, Content-Type and body (which validates a JSON
+// body; see also Options.RequireObject), and derives the scope. A request
+// refused by any of these checks is answered at once, the same way in
+// either guard mode and whatever the key was used for before, and binds
+// nothing to its key. It then runs the handler through g.Do with a buffered
 // response writer and a request whose context is the guard's (so the
 // handler's ddb.Write calls join the guard's unit of work) and whose body
 // is the bytes read.
@@ -84,7 +114,8 @@ func DefaultKeep(status int) bool {
 // there. A panic in the handler is answered with 500 TypeInternal after the
 // guard released the key, except http.ErrAbortHandler, which is re-raised.
 //
-// Middleware panics when ConflictStatus is neither 0, 409 nor 425.
+// Middleware panics when ConflictStatus is neither 0, 409 nor 425, or when
+// an entry of MediaTypes is not a media type without parameters.
 func Middleware(g *idem.Guard, opts Options) func(http.Handler) http.Handler {
 	switch opts.ConflictStatus {
 	case 0:
@@ -99,15 +130,28 @@ func Middleware(g *idem.Guard, opts Options) func(http.Handler) http.Handler {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
+	accept := map[string]bool{}
+	var essences []string
+	for _, t := range opts.MediaTypes {
+		mt := parseMediaType(t)
+		if !mt.parsed || mt.norm != mt.essence {
+			panic(fmt.Sprintf("idemhttp: MediaTypes entry %q is not a media type without parameters", t))
+		}
+		accept[mt.essence] = true
+		essences = append(essences, mt.essence)
+	}
+	acceptPost := strings.Join(essences, ", ")
 	return func(next http.Handler) http.Handler {
-		return &middleware{g: g, opts: opts, next: next}
+		return &middleware{g: g, opts: opts, next: next, accept: accept, acceptPost: acceptPost}
 	}
 }
 
 type middleware struct {
-	g    *idem.Guard
-	opts Options
-	next http.Handler
+	g          *idem.Guard
+	opts       Options
+	next       http.Handler
+	accept     map[string]bool // Options.MediaTypes; empty accepts any
+	acceptPost string          // the Accept-Post header of a 415
 }
 
 func (m *middleware) report(r *http.Request, o Outcome, err error) {
@@ -147,11 +191,22 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	mt := parseMediaType(r.Header.Get("Content-Type"))
+	if len(m.accept) > 0 && (!mt.parsed || !mt.utf8 || !m.accept[mt.essence]) {
+		w.Header().Set("Accept-Post", m.acceptPost)
+		writeProblem(w, http.StatusUnsupportedMediaType, TypeUnsupportedMediaType, "Unsupported media type",
+			"The Content-Type must be "+m.acceptPost+", with no charset but utf-8 for JSON. Nothing was done; the same Idempotency-Key may be sent again with the right Content-Type.")
+		m.report(r, OutcomeUnsupportedMediaType, nil)
+		return
+	}
 	body, ok := m.readBody(w, r)
 	if !ok {
 		return
 	}
-	fp, err := Fingerprint(r.Method, m.opts.Route, r.Header.Get("Content-Type"), body)
+	fp, err := fingerprint(r.Method, m.opts.Route, mt, body)
+	if err == nil && m.opts.RequireObject && mt.json && bytes.TrimLeft(body, " \t\r\n")[0] != '{' {
+		err = &BodyError{Reason: "the body must be a JSON object"}
+	}
 	if err != nil {
 		var be *BodyError
 		detail := err.Error()
@@ -221,7 +276,7 @@ func (m *middleware) serveGuarded(w http.ResponseWriter, r *http.Request, req id
 		c := newCapture()
 		m.next.ServeHTTP(c, hr)
 		first = c.response()
-		kept = m.opts.Keep(first.Status)
+		kept = m.opts.Keep(first.Status, first.problemType())
 		return idem.Outcome{Response: first.encode(), Keep: kept}, nil
 	}
 

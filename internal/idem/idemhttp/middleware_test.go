@@ -16,6 +16,7 @@ import (
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/parcelhq/orderservice/internal/idem"
+	"github.com/parcelhq/orderservice/internal/problem"
 )
 
 const order = `{"sender":{"name":"Ann"},"items":[{"sku":"A1","qty":2}]}`
@@ -146,6 +147,121 @@ func TestMalformedJSONIsRejectedBeforeAnythingRunsAndTheKeyStaysUsable(t *testin
 	}
 }
 
+// modes are the guard's two modes; a test of what a client sees runs in both,
+// since a client cannot tell which one a deployment uses.
+var modes = []idem.Mode{idem.Lease, idem.Optimistic}
+
+func TestAnotherMediaTypeWithTheSameKeyIsAnotherRequestInEitherMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range modes {
+		t.Run("in "+mode.String()+" mode the same JSON as application/vnd.api+json after application/json is 422", func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, idem.Config{Mode: mode}, Options{}, createOrder)
+			first := h.send(t, "/orders", "application/json", order, "media")
+			if first.Status != http.StatusCreated {
+				t.Fatalf("first: %d %s", first.Status, first.Body)
+			}
+			wantProblem(t, h.send(t, "/orders", "application/vnd.api+json", order, "media"), http.StatusUnprocessableEntity, TypeKeyReused)
+			wantReplayOf(t, first, h.send(t, "/orders", "application/json; charset=UTF-8", order, "media"))
+			if effects, recs := h.effectCount(t), h.records(t); effects != 1 || recs != 1 {
+				t.Fatalf("%d effects and %d records, want 1 and 1", effects, recs)
+			}
+		})
+	}
+}
+
+func TestAMediaTypeTheRouteDoesNotAcceptIsRefusedBeforeTheGuardInEitherMode(t *testing.T) {
+	t.Parallel()
+	for _, mode := range modes {
+		t.Run("in "+mode.String()+" mode", func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, idem.Config{Mode: mode}, Options{MediaTypes: []string{"application/json"}}, createOrder)
+			first := h.send(t, "/orders", "application/json", order, "accept")
+			if first.Status != http.StatusCreated {
+				t.Fatalf("first: %d %s", first.Status, first.Body)
+			}
+			for _, ct := range []string{"application/vnd.api+json", "text/plain", "", "application/json; charset=iso-8859-1", "application/json; charset"} {
+				for _, key := range []string{"accept", "fresh-" + mode.String()} {
+					rep := h.send(t, "/orders", ct, order, key)
+					wantProblem(t, rep, http.StatusUnsupportedMediaType, TypeUnsupportedMediaType)
+					if got := rep.Header.Get("Accept-Post"); got != "application/json" {
+						t.Errorf("Content-Type %q: Accept-Post %q, want application/json", ct, got)
+					}
+					if h.lastOutcome() != OutcomeUnsupportedMediaType {
+						t.Errorf("Content-Type %q: outcome %q", ct, h.lastOutcome())
+					}
+				}
+			}
+			if runs, recs := h.runs.Load(), h.records(t); runs != 1 || recs != 1 {
+				t.Fatalf("%d runs and %d records, want 1 and 1: a refused media type reached the guard", runs, recs)
+			}
+			wantReplayOf(t, first, h.send(t, "/orders", "Application/JSON; charset=utf-8", order, "accept"))
+			if rep := h.send(t, "/orders", "application/json", order, "fresh-"+mode.String()); rep.Status != http.StatusCreated {
+				t.Fatalf("the key of a refused media type, with the right one: %d %s", rep.Status, rep.Body)
+			}
+		})
+	}
+}
+
+func TestAJSONBodyThatIsNotAnObjectIsRefusedBeforeTheGuardWhenObjectsAreRequired(t *testing.T) {
+	t.Parallel()
+	for _, mode := range modes {
+		t.Run("in "+mode.String()+" mode", func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, idem.Config{Mode: mode}, Options{RequireObject: true}, createOrder)
+			for _, body := range []string{`[]`, `null`, ` "order" `, `12`, `true`, "\n[{}]"} {
+				wantProblem(t, h.send(t, "/orders", "application/json", body, "object"), http.StatusBadRequest, TypeBodyMalformed)
+				if h.lastOutcome() != OutcomeBodyMalformed {
+					t.Errorf("body %q: outcome %q", body, h.lastOutcome())
+				}
+			}
+			if runs, recs := h.runs.Load(), h.records(t); runs != 0 || recs != 0 {
+				t.Fatalf("bodies that are not objects ran the handler %d times and left %d records", runs, recs)
+			}
+			if rep := h.send(t, "/orders", "application/json", " \t"+order, "object"); rep.Status != http.StatusCreated {
+				t.Fatalf("an object with the same key: %d %s", rep.Status, rep.Body)
+			}
+		})
+	}
+	t.Run("without RequireObject any JSON value is a request", func(t *testing.T) {
+		t.Parallel()
+		h := newHarness(t, idem.Config{}, Options{}, createOrder)
+		if rep := h.send(t, "/orders", "application/json", `[1,2]`, "array"); rep.Status != http.StatusCreated {
+			t.Fatalf("an array: %d %s", rep.Status, rep.Body)
+		}
+	})
+}
+
+func TestAHandlersRefusalOfARequestItDidNotUnderstandIsNotStored(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		status int
+		slug   string
+	}{
+		{http.StatusBadRequest, TypeBodyMalformed},
+		{http.StatusRequestEntityTooLarge, TypeBodyTooLarge},
+		{http.StatusUnsupportedMediaType, TypeUnsupportedMediaType},
+	} {
+		t.Run("a "+strconv.Itoa(tc.status)+" "+tc.slug+" from the handler is released, so the key runs afresh", func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, idem.Config{}, Options{}, func(h *harness, w http.ResponseWriter, r *http.Request, run int64) {
+				if run == 1 {
+					problem.Write(w, problem.Problem{Type: problem.Type(tc.slug), Title: "refused", Status: tc.status, Detail: "refused by the handler"})
+					return
+				}
+				createOrder(h, w, r, run)
+			})
+			wantProblem(t, h.send(t, "/orders", "application/json", order, "refused"), tc.status, tc.slug)
+			if h.lastOutcome() != OutcomeReleased {
+				t.Fatalf("outcome %q, want %q", h.lastOutcome(), OutcomeReleased)
+			}
+			if rep := h.send(t, "/orders", "application/json", order, "refused"); rep.Status != http.StatusCreated || rep.Header.Get(HeaderReplayed) != "" {
+				t.Fatalf("retry: %d %v %s, want a fresh 201", rep.Status, rep.Header, rep.Body)
+			}
+		})
+	}
+}
+
 func TestABodyOverTheLimitIsRejectedAndNothingIsStored(t *testing.T) {
 	t.Parallel()
 	const limit = 1024
@@ -225,10 +341,28 @@ func TestServerErrorsAreReleasedAndTheRetryRunsAgain(t *testing.T) {
 func TestDefaultKeep(t *testing.T) {
 	t.Parallel()
 	for status, want := range map[int]bool{200: true, 201: true, 204: true, 303: true, 400: true, 404: true, 409: true, 422: true,
-		408: false, 425: false, 429: false, 500: false, 502: false, 503: false} {
+		408: false, 413: false, 415: false, 425: false, 429: false, 500: false, 502: false, 503: false} {
 		t.Run("status "+strconv.Itoa(status)+" is kept: "+strconv.FormatBool(want), func(t *testing.T) {
-			if got := DefaultKeep(status); got != want {
-				t.Fatalf("DefaultKeep(%d) = %v", status, got)
+			if got := DefaultKeep(status, ""); got != want {
+				t.Fatalf("DefaultKeep(%d, \"\") = %v", status, got)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		status int
+		slug   string
+		want   bool
+	}{
+		{400, TypeBodyMalformed, false},
+		{422, TypeBodyMalformed, false},
+		{400, TypeBodyTooLarge, false},
+		{400, TypeUnsupportedMediaType, false},
+		{400, "invalid-order", true},
+		{422, "validation", true},
+	} {
+		t.Run("a "+strconv.Itoa(tc.status)+" problem of type "+tc.slug+" is kept: "+strconv.FormatBool(tc.want), func(t *testing.T) {
+			if got := DefaultKeep(tc.status, problem.Type(tc.slug)); got != tc.want {
+				t.Fatalf("DefaultKeep(%d, %s) = %v", tc.status, problem.Type(tc.slug), got)
 			}
 		})
 	}

@@ -10,7 +10,11 @@ import (
 
 // Problem type slugs of the errors the middleware answers with; the type URI
 // is problem.Type(slug). Each names one kind of error, so a client can act on
-// it without reading titles. Statuses are listed with each.
+// it without reading titles, and each has one status and one answer to "was
+// this stored under the key?": none of the middleware's own answers is ever
+// stored (a replay is the stored answer of an earlier request, of whatever
+// type that was). A request that none of these refused reaches the guard and
+// the handler; Options.Keep decides whether the handler's answer is stored.
 const (
 	// TypeKeyMissing: 400. The route requires an Idempotency-Key and the
 	// request has none. Nothing ran.
@@ -19,15 +23,22 @@ const (
 	// ParseKey) or the request has several. Nothing ran; the errors member
 	// names the header.
 	TypeKeyInvalid = "idempotency-key-invalid"
-	// TypeBodyMalformed and TypeBodyTooLarge are the slugs internal/orders
-	// uses for the same kinds of error, so that a client sees one type per
-	// kind whichever layer answers.
+	// TypeBodyMalformed, TypeBodyTooLarge and TypeUnsupportedMediaType are
+	// the slugs internal/orders uses for the same kinds of error, so that a
+	// client sees one type per kind whichever layer answers. They mean "the
+	// request was not understood, so nothing ran and nothing was stored":
+	// DefaultKeep releases a handler's answer of these types too, so the same
+	// key may always be sent again with the request corrected.
 	//
 	// TypeBodyMalformed: 400. A JSON body is not valid JSON, not UTF-8, has a
-	// duplicate member name or is nested too deep, or the body could not be
-	// read. Nothing ran and nothing was stored: the same key may be sent
-	// again with a corrected body.
+	// duplicate member name or is nested too deep, is not an object where
+	// Options.RequireObject asks for one, or the body could not be read.
+	// Nothing ran and nothing was stored.
 	TypeBodyMalformed = "malformed-body"
+	// TypeUnsupportedMediaType: 415, with Accept-Post. The Content-Type is
+	// not one of Options.MediaTypes (or is a JSON type labelled with a
+	// charset other than utf-8). Nothing ran and nothing was stored.
+	TypeUnsupportedMediaType = "unsupported-media-type"
 	// TypeBodyTooLarge: 413. The body is longer than Options.MaxBodyBytes.
 	// Nothing ran and nothing was stored.
 	TypeBodyTooLarge = "body-too-large"
@@ -36,7 +47,7 @@ const (
 	// cannot be scoped safely. Nothing ran.
 	TypeCallerUnknown = "idempotency-caller-unknown"
 	// TypeKeyReused: 422. The key was first used with a different request
-	// (another body, method or route). Nothing ran. Use a new key for a new
+	// (another body, media type, method or route). Nothing ran. Use a new key for a new
 	// request.
 	TypeKeyReused = "idempotency-key-reused"
 	// TypeKeyInUse: 409 (or 425 with Options.ConflictStatus), with

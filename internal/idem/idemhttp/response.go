@@ -2,12 +2,15 @@ package idemhttp
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/textproto"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/parcelhq/orderservice/internal/problem"
 )
 
 // HeaderReplayed is the response header that marks a replayed response; its
@@ -60,6 +63,21 @@ func (r *response) storable() http.Header {
 		h[name] = append(h[name], values...)
 	}
 	return h
+}
+
+// problemType returns the type member of r's body when r is an RFC 9457
+// application/problem+json document that has one, else "".
+func (r *response) problemType() string {
+	if mt := parseMediaType(r.Header.Get("Content-Type")); mt.essence != problem.ContentType {
+		return ""
+	}
+	var p struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(r.Body, &p) != nil {
+		return ""
+	}
+	return p.Type
 }
 
 // recordVersion is the first byte of an encoded response.

@@ -1,40 +1,63 @@
 package idemhttp
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 )
 
 // ErrNoPrincipal is returned (wrapped) by APIGatewayV2Scope when the request
 // was authorized but the authorizer context names no principal to scope the
-// key by. The middleware answers it with 403 (TypeCallerUnknown).
+// key by, or names it in a form that cannot be turned into a scope exactly.
+// The middleware answers it with 403 (TypeCallerUnknown).
 var ErrNoPrincipal = errors.New("idemhttp: the authorizer context names no caller")
 
 // APIGatewayV2Scope returns the caller scope of r from the API Gateway HTTP
 // API (payload 2.0) request context that aws-lambda-go-api-proxy's
-// httpadapter.NewV2 puts in the request's context. Scopes are prefixed by
-// their source, so that callers of different kinds never share one:
+// httpadapter.NewV2 ProxyWithContext puts in the request's context. The
+// scope is what keys are namespaced by and what owns an order, so two
+// requests get the same scope exactly when they come from the same caller.
+// This is the one table of it (README's "Caller scope" repeats it):
 //
-//   - JWT authorizer: "jwt:" + iss + "|" + sub, with "%" and "|" in iss
-//     percent-encoded (a JWT without sub is ErrNoPrincipal);
-//   - IAM authorizer with a Cognito identity pool: "cognito:" + identity
-//     pool id + "|" + identity id (the role ARN is shared by every user of
-//     the pool, so it cannot scope);
-//   - other IAM callers: "iam:" + the caller's ARN (for an assumed role the
-//     full session ARN, so two sessions of one role are two callers), or
-//     "iam:" + account id + ":" + user id when the ARN is missing;
-//   - Lambda authorizer: "lambda:" + the "principalId" value of its context,
-//     or else its "sub" value (neither is ErrNoPrincipal);
-//   - no authorizer but a mutual-TLS client certificate: "mtls:" + issuer
-//     DN + "|" + serial number.
+//	authorizer     | scope                                   | notes
+//	---------------+-----------------------------------------+---------------------------------------------
+//	JWT            | "jwt:" + iss + "|" + sub                | a user, or a client-credentials token whose
+//	               |                                         | sub is its client (Cognito, RFC 9068)
+//	JWT, no sub    | "jwt-client:" + iss + "|" + client_id   | client-credentials tokens without sub
+//	IAM, assumed   | "iam:" + the assumed-role ARN without   | every session of one role is one caller: the
+//	role           | its session name                        | session name changes when a client restarts
+//	IAM, Cognito   | "cognito:" + identity pool id + "|" +   | the pool's role is shared by all its users
+//	identity pool  | identity id                             |
+//	IAM, other     | "iam:" + the caller's ARN               | IAM users, root, federated users
+//	Lambda         | "lambda:" + principalId as a string     | or "sub" when there is no principalId; a
+//	               |                                         | number is its exact decimal text
+//	none, mTLS     | "mtls:" + issuer DN + "|" + serial      | a custom domain with mutual TLS
+//	none           | "" (anonymous)                          | one scope shared by every anonymous caller
 //
-// A request with none of these (no API Gateway context, as in local runs
-// and tests, or a route without an authorizer) gets "", the anonymous
-// scope shared by every anonymous caller. It never returns an error then.
+// In iss, issuer DN and identity pool id, "%" and "|" are percent-encoded,
+// so the first "|" always ends the first part.
+//
+// A Lambda authorizer's context is a JSON object, so a numeric principalId
+// is exact only if the event was decoded with json.Decoder.UseNumber (the
+// bootstrap starts the runtime with lambda.WithUseNumber): a json.Number
+// that is an integer (optional "-", digits) gives its text, so principalId
+// 1234 and "1234" are one caller. A float64 (an event decoded without
+// UseNumber, where ids that differ beyond 2^53 have already become equal),
+// a number with a fraction or exponent, or any other type is
+// ErrNoPrincipal: a caller is refused rather than possibly merged with
+// another.
+//
+// ErrNoPrincipal is also returned for a JWT without iss, or without both
+// sub and client_id; an IAM caller without a usable ARN; a Lambda context
+// without principalId and sub. A request without an authorizer and without
+// a client certificate (no API Gateway context, as in tests, or a route
+// without an authorizer) gets "" and no error.
 func APIGatewayV2Scope(r *http.Request) (string, error) {
 	rc, ok := core.GetAPIGatewayV2ContextFromContext(r.Context())
 	if !ok {
@@ -43,36 +66,84 @@ func APIGatewayV2Scope(r *http.Request) (string, error) {
 	if a := rc.Authorizer; a != nil {
 		switch {
 		case a.JWT != nil:
-			sub := a.JWT.Claims["sub"]
-			if sub == "" {
-				return "", fmt.Errorf("%w: the JWT has no sub claim", ErrNoPrincipal)
-			}
-			return "jwt:" + escapeBar(a.JWT.Claims["iss"]) + "|" + sub, nil
+			return jwtScope(a.JWT.Claims)
 		case a.IAM != nil:
-			iam := a.IAM
-			if id := iam.CognitoIdentity.IdentityID; id != "" {
-				return "cognito:" + escapeBar(iam.CognitoIdentity.IdentityPoolID) + "|" + id, nil
-			}
-			if iam.UserARN != "" {
-				return "iam:" + iam.UserARN, nil
-			}
-			if iam.AccountID != "" && iam.UserID != "" {
-				return "iam:" + iam.AccountID + ":" + iam.UserID, nil
-			}
-			return "", fmt.Errorf("%w: the IAM caller has no ARN or user id", ErrNoPrincipal)
+			return iamScope(a.IAM)
 		case a.Lambda != nil:
-			for _, field := range []string{"principalId", "sub"} {
-				if v, ok := a.Lambda[field]; ok && v != nil && fmt.Sprint(v) != "" {
-					return "lambda:" + fmt.Sprint(v), nil
-				}
-			}
-			return "", fmt.Errorf("%w: the Lambda authorizer context has no principalId or sub", ErrNoPrincipal)
+			return lambdaScope(a.Lambda)
 		}
 	}
 	if c := rc.Authentication.ClientCert; c.SerialNumber != "" {
 		return "mtls:" + escapeBar(c.IssuerDN) + "|" + c.SerialNumber, nil
 	}
 	return "", nil
+}
+
+func jwtScope(claims map[string]string) (string, error) {
+	iss := claims["iss"]
+	if iss == "" {
+		return "", fmt.Errorf("%w: the JWT has no iss claim", ErrNoPrincipal)
+	}
+	if sub := claims["sub"]; sub != "" {
+		return "jwt:" + escapeBar(iss) + "|" + sub, nil
+	}
+	if id := claims["client_id"]; id != "" {
+		return "jwt-client:" + escapeBar(iss) + "|" + id, nil
+	}
+	return "", fmt.Errorf("%w: the JWT has neither a sub nor a client_id claim", ErrNoPrincipal)
+}
+
+// assumedRole matches an STS assumed-role ARN; group 1 is the ARN up to and
+// including the role name, group 2 the session name. Role names cannot
+// contain "/" (and the ARN carries no role path), so the first "/" after
+// the role name starts the session.
+var assumedRole = regexp.MustCompile(`^(arn:[a-z0-9-]+:sts::[0-9]{12}:assumed-role/[^/]+)/(.+)$`)
+
+func iamScope(iam *events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription) (string, error) {
+	if id := iam.CognitoIdentity.IdentityID; id != "" {
+		return "cognito:" + escapeBar(iam.CognitoIdentity.IdentityPoolID) + "|" + id, nil
+	}
+	arn := iam.UserARN
+	if arn == "" {
+		return "", fmt.Errorf("%w: the IAM caller has no ARN", ErrNoPrincipal)
+	}
+	if strings.Contains(arn, ":assumed-role/") {
+		m := assumedRole.FindStringSubmatch(arn)
+		if m == nil {
+			return "", fmt.Errorf("%w: the IAM caller's assumed-role ARN %q has no role and session", ErrNoPrincipal, arn)
+		}
+		return "iam:" + m[1], nil
+	}
+	return "iam:" + arn, nil
+}
+
+// integer is the text of a JSON number that is a whole number.
+var integer = regexp.MustCompile(`^-?(0|[1-9][0-9]*)$`)
+
+func lambdaScope(ctx map[string]any) (string, error) {
+	for _, field := range []string{"principalId", "sub"} {
+		v, ok := ctx[field]
+		if !ok || v == nil {
+			continue
+		}
+		switch x := v.(type) {
+		case string:
+			if x == "" {
+				continue
+			}
+			return "lambda:" + x, nil
+		case json.Number:
+			if !integer.MatchString(x.String()) {
+				return "", fmt.Errorf("%w: the Lambda authorizer's %s %s is not a whole number", ErrNoPrincipal, field, x)
+			}
+			return "lambda:" + x.String(), nil
+		case float64:
+			return "", fmt.Errorf("%w: the Lambda authorizer's %s was decoded as a float64 and may have lost digits (decode events with lambda.WithUseNumber)", ErrNoPrincipal, field)
+		default:
+			return "", fmt.Errorf("%w: the Lambda authorizer's %s is a %T, not a string or number", ErrNoPrincipal, field, v)
+		}
+	}
+	return "", fmt.Errorf("%w: the Lambda authorizer context has no principalId or sub", ErrNoPrincipal)
 }
 
 // escapeBar percent-encodes "%" and "|" so that the first "|" of a scope

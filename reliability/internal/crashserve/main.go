@@ -18,7 +18,8 @@
 //     default 10s.
 //
 // Otherwise it reads the function's variables (app.ConfigFromEnv),
-// DYNAMODB_ENDPOINT and API_ADDR like local/serve, prints
+// DYNAMODB_ENDPOINT, API_ADDR, AUTH_MODE and LOCAL_JWT_KEY (bearer tokens
+// checked as local/serve checks them) like local/serve, prints
 // "crashserve: listening on http://ADDR" to stderr when ready, and expects the
 // tables to exist. SIGINT/SIGTERM stop it.
 package main
@@ -33,12 +34,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/local/apigw"
+	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
 func main() {
@@ -129,7 +132,22 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	adapter, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Timeout: timeout, Logger: logger})
+	gw := apigw.Options{Routes: app.RouteKeys(), Timeout: timeout, Logger: logger}
+	if cfg.AuthMode == app.AuthJWT {
+		// local/serve's gateway authorizer, with the same key pair file.
+		authz, err := jwtauth.LocalAuthorizer(jwtauth.KeyFile(), "template.yaml")
+		if err != nil {
+			return err
+		}
+		gw.Authorize = func(r *http.Request, routeKey string) (*events.APIGatewayV2HTTPRequestContextAuthorizerDescription, *apigw.GatewayResponse) {
+			auth, d := authz.Authorize(r, routeKey)
+			if d != nil {
+				return nil, &apigw.GatewayResponse{Status: d.Status, Headers: d.Header(), Body: d.Body}
+			}
+			return auth, nil
+		}
+	}
+	adapter, err := apigw.New(app.LambdaHandler(h), gw)
 	if err != nil {
 		return err
 	}

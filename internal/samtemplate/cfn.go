@@ -1,41 +1,28 @@
-// Package deploytest checks the deployment and API description files
-// (template.yaml, api/openapi.yaml, events/*.json, samconfig.toml) against the
-// Go code they describe, so that neither can change without the other. Its
-// tests are the project's substitute for `sam validate`, which needs the SAM
-// CLI.
+// Package samtemplate reads the project's SAM template (template.yaml) as
+// CloudFormation YAML, and answers what the local runner needs from it: which
+// functions the HTTP API invokes, on which routes, with which timeout and
+// memory. internal/deploytest checks the same file with the same reader, so
+// what runs locally and what is checked cannot read the template differently.
 //
-// This file reads CloudFormation YAML: the short-form intrinsic function tags
-// (!Ref, !GetAtt, !Sub, ...) become their long forms ({"Ref": ...},
-// {"Fn::GetAtt": [...]}, ...), so a check sees one shape whichever form the
-// template uses.
-package deploytest
+// The reader turns the short-form intrinsic function tags (!Ref, !GetAtt,
+// !Sub, ...) into their long forms ({"Ref": ...}, {"Fn::GetAtt": [...]}, ...),
+// so a caller sees one shape whichever form the template uses.
+package samtemplate
 
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
-// RepoRoot returns the repository's root directory (where go.mod is).
-func RepoRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// LoadCFN reads the CloudFormation YAML file at path (relative to the
-// repository root unless absolute) into maps, slices and scalars, with
-// intrinsic function tags in long form. It fails on YAML errors and on a tag
-// that is not a CloudFormation intrinsic function.
+// LoadCFN reads the CloudFormation YAML file at path into maps, slices and
+// scalars, with intrinsic function tags in long form. It fails on YAML errors
+// and on a tag that is not a CloudFormation intrinsic function.
 func LoadCFN(path string) (map[string]any, error) {
-	if !filepath.IsAbs(path) {
-		path = filepath.Join(RepoRoot(), path)
-	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,16 @@
+//go:build !linux
+
+package rie
+
+import "os/exec"
+
+// NewPool refuses to run where Supported is false; these exist so that the
+// package builds everywhere.
+
+func setProcessGroup(*exec.Cmd) {}
+
+func signalGroup(cmd *exec.Cmd, _ bool) {
+	if cmd.Process != nil {
+		_ = cmd.Process.Kill()
+	}
+}
