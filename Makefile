@@ -10,6 +10,7 @@
 #   make vulncheck  govulncheck (online database, else the ../shared/vulndb snapshot)
 #   make fuzz    every fuzz target for FUZZTIME each
 #   make soak    the long reliability suite
+#   make explore enumerate the guard's interleavings and faults (a few minutes)
 #   make deploy  sam build + sam deploy
 #   make clean
 
@@ -25,7 +26,7 @@ FUNCTIONS := createorder
 
 export GOTOOLCHAIN ?= local
 
-.PHONY: all build test vet fmt-check local token lint-template bench fuzz soak deploy clean deps tools vulncheck
+.PHONY: all build test vet fmt-check local token lint-template bench fuzz soak explore deploy clean deps tools vulncheck
 
 all: build
 
@@ -65,11 +66,14 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
+	$(GO) vet -tags explore ./internal/idem/explore
 
 # Integration tests are part of the suite: if DynamoDB Local cannot be started
 # this fails, it does not skip.
+# The explorer (build tag explore) is part of the suite with a short bound:
+# its regression schedules and about two thousand schedules.
 test: deps fmt-check vet
-	$(DDB) run -- $(GO) test -count=1 -timeout 8m ./...
+	$(DDB) run -- bash -c '$(GO) test -count=1 -timeout 8m ./... && $(GO) test -tags explore -count=1 -timeout 5m ./internal/idem/explore'
 
 # The very bootstrap `sam build` packages, but for this machine's
 # architecture, run by local/serve under the Lambda Runtime Interface Emulator
@@ -109,6 +113,14 @@ fuzz:
 
 soak: deps
 	$(DDB) run -- env SOAK=1 $(GO) test -count=1 -timeout 80m -run 'Reliability|Soak' -v ./reliability/...
+
+# EXPLORE_FLAGS: the bound of the depth-first enumeration and the random
+# walk (see internal/idem/explore). The output ends with one line:
+# "explore: N schedules, M faults injected, K violations".
+EXPLORE_FLAGS ?= -explore.preempt=1 -explore.faults=1 -explore.moves=1 -explore.walks=3000
+explore: deps
+	$(GO) test -c -tags explore -o $(BUILD_DIR)/explore.test ./internal/idem/explore
+	$(DDB) run -- $(BUILD_DIR)/explore.test -test.count=1 -test.timeout 60m $(EXPLORE_FLAGS)
 
 # Known vulnerabilities in the dependencies, with the pinned govulncheck. The
 # database: VULNDB if set; else the online one when it answers; else the

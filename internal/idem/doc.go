@@ -176,6 +176,42 @@
 // failure like any other, ErrStore (the lease released). Either way
 // nothing of this attempt was written.
 //
+// # Invariants
+//
+// The explorer (internal/idem/explore, make explore) checks these on the
+// tables after every schedule of attempts on hosts whose clocks differ by at
+// most ClockSkew, under lost responses retried by the SDK, refusals by a
+// transaction in flight, failed calls and crashes:
+//
+//  1. No live record is replaced: a new record replaces an IN_PROGRESS one
+//     only after its lease ended, and a COMPLETED one only after it
+//     expired. Within Retention a key has at most one committed outcome.
+//  2. Fenced: a Lease-mode commit lands only while its attempt holds the
+//     record IN_PROGRESS; a release deletes only the record its attempt
+//     holds IN_PROGRESS.
+//  3. Atomic: fn's writes are stored if and only if the COMPLETED record of
+//     the same attempt is.
+//  4. At most once (Lease mode): fn runs only while its attempt holds the
+//     lease; never while another attempt whose fn ran holds a lease not yet
+//     over by its own clock without having committed or released; never
+//     within the retention of a committed outcome. A run after an earlier
+//     one gave the key up (released it, its caller told of the failure) or
+//     after that one's lease truly lapsed is allowed.
+//  5. Every success is stored: a fresh success is the attempt's committed
+//     outcome, a replay is byte for byte an outcome some attempt committed,
+//     and a caller that reuses the slice it got changes no later answer.
+//  6. Errors are explained: ErrStore only after a DynamoDB failure;
+//     ErrCommitLost only when another attempt took the record over;
+//     ErrInProgress only when another attempt's record was there or a
+//     transaction in flight refused this attempt's write of the record;
+//     ErrWriteConditionFailed only for fn's writes; never ErrMismatch for
+//     the same request.
+//  7. The dust settles: once every attempt returned or crashed, a retry
+//     replays or creates exactly one outcome and later retries (also a
+//     host's Cache) answer the same until it expires; a retry meets
+//     ErrInProgress only while the lease of an attempt that crashed or
+//     failed to release it is live, and succeeds once it lapsed.
+//
 // # Crash points
 //
 // The reliability suite builds with the crashtest tag, which adds

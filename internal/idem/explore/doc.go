@@ -1,0 +1,54 @@
+// Package explore is a test-only harness that enumerates the interleavings
+// and faults of a few attempts of one idempotency key through the real
+// idem.Guard against DynamoDB Local, and checks the guard's invariants on the
+// tables after every schedule. Its code is in test files built only with the
+// explore tag:
+//
+//	make explore                       # a few minutes, at least 20,000 schedules
+//	go test -tags explore ./internal/idem/explore -explore.replay='SEED'
+//
+// # Model
+//
+// Each attempt is its own host: its own Guard, over a wrapper of the real
+// DynamoDB client, with its own clock (Config.Now: the scheduler's virtual
+// time plus an offset of 0 or ClockSkew). An attempt runs alone from one step
+// point to the next, so a schedule is a sequence of decisions, each "resume
+// attempt i", optionally with a fault for the call it is about to make and a
+// move of the virtual clock first. The step points are: the request arrives;
+// before each DynamoDB call (which is also "after the previous one": the
+// guard does nothing visible in between); inside fn, before its side effect
+// (the point after fn is the one before the commit). The faults at a call:
+// it lands but its response is lost (the SDK sends it again: a new step
+// point); it is refused by TransactionConflict (on the record, or on fn's
+// write); it fails before landing; the process crashes before sending it, or
+// right after it landed (the attempt stops, its lease stays). Inside fn: a
+// crash before the side effect, or fn failing after it. The clock moves past
+// every lease, past every record's retention, or to just inside the skew of
+// either. A consistent read takes a fixed slice of virtual time, so a
+// Config.Wait loop ends.
+//
+// # Invariants
+//
+// Checked after every schedule on the tables and on the writes that landed
+// (the wrapper records each, with the record it replaced): no live record is
+// replaced (an IN_PROGRESS one only after its lease ended, a COMPLETED one
+// only after it expired); commits and releases are fenced; fn's writes are
+// stored if and only if their COMPLETED record is; in Lease mode fn runs at
+// most once unless an earlier run's lease truly lapsed or it gave the key up;
+// every success returned is a stored outcome; every error is explained by a
+// fault or another attempt; and after the dust settles a retry replays or
+// creates exactly one outcome.
+//
+// After the attempts, the dust settles: a fresh attempt retries the key (and
+// again after every lease lapsed, if a crashed attempt's lease blocked it),
+// then the first attempt's host retries it (its Cache answers).
+//
+// # Search
+//
+// Depth-first enumeration of every schedule within a bound (preemptions,
+// faults, clock moves) for each configuration (mode, business write or not,
+// retention shorter than lease plus skew or not, Wait on or off), spread
+// over workers, then a seeded random walk over deeper schedules, with three
+// attempts in some. A violation prints its schedule as a seed that
+// -explore.replay runs again, with a trace.
+package explore

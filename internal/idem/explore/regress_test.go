@@ -1,0 +1,110 @@
+//go:build explore
+
+package explore
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+)
+
+// regressions are schedules the explorer found, each breaking an invariant
+// on the guard as it was; replayed, they must now break none. A seed's
+// decisions stop at the step that mattered; the rest are defaults.
+var regressions = []struct{ name, seed string }{
+	{
+		// Issue 9, hole 1: a0 acquires (lease until +10s, record expires +4s);
+		// at +9s a1's takeover condition accepts the expired record although
+		// a0's lease has 1s left: fn runs twice, a0 gets ErrCommitLost.
+		"a takeover after retention but inside the lease is refused (retention shorter than lease plus skew)",
+		"mode=lease,writes=1,ret=4s,wait=0s,n=2,ahead=-1:0.0.1@expire",
+	},
+	{
+		"the same with the taker's clock ahead and no business write",
+		"mode=lease,writes=0,ret=4s,wait=0s,n=2,ahead=1:0.0.0.1@expire",
+	},
+	{
+		// Issue 9, hole 2: a0's acquire lands, its response is lost, the
+		// SDK's retry is refused by TransactionConflict; a0 reads the record,
+		// judges its own lease another's, answers 409 and never releases: the
+		// key is blocked until the lease lapses.
+		"an acquire that landed, lost its response and whose retry met a conflict does not block the key",
+		"mode=lease,writes=1,ret=1h0m0s,wait=0s,n=2,ahead=-1:0.0=lost.0=conflict",
+	},
+	{
+		"the same with Config.Wait: the attempt does not wait for its own lease",
+		"mode=lease,writes=0,ret=1h0m0s,wait=1s,n=2,ahead=-1:0.0=lost.0=conflict",
+	},
+	{
+		// Issue 9, hole 5: fn's write is refused by a transaction in flight
+		// on its item on every try of the commit; optimistic mode answered
+		// "key in use" (409) though nobody else held the key.
+		"a business write refused by a transaction in flight is not reported as the key in use",
+		"mode=optimistic,writes=1,ret=1h0m0s,wait=0s,n=2,ahead=-1:0.0.0=bizconflict.0=bizconflict.0=bizconflict.0=bizconflict.0=bizconflict",
+	},
+	{
+		// Issue 9, hole 4: Do returns the cache's own slice; a caller that
+		// reuses it corrupts what the host's Cache replays next.
+		"a caller scribbling on a committed response does not change the host's next replay",
+		"mode=lease,writes=0,ret=1h0m0s,wait=0s,n=2,ahead=-1:",
+	},
+	{
+		"the same for a replayed response in optimistic mode",
+		"mode=optimistic,writes=1,ret=1h0m0s,wait=0s,n=2,ahead=-1:1.1.1.0",
+	},
+}
+
+func TestRegression(t *testing.T) {
+	if *flagReplay != "" {
+		t.Skip("-explore.replay: see TestReplay")
+	}
+	e := newEnv(t)
+	for _, tc := range regressions {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s, err := replay(context.Background(), e, tc.seed, replayBounds)
+			if s == nil {
+				t.Fatal(err)
+			}
+			total.add(s, err)
+			if len(s.violations) > 0 {
+				t.Errorf("%v\n%s", s.violations, s.report())
+			}
+		})
+	}
+}
+
+// TestExplorerCatches: the checker is not blind. A client that strips the
+// fence off the guard's DeleteItem (the bug that let a rejected duplicate
+// delete the live lock in Powertools) is caught: a1's failed acquire
+// "releases" a0's lease, and the retry after the dust settles runs fn again
+// while a0's lease is live.
+func TestExplorerCatches(t *testing.T) {
+	if *flagReplay != "" {
+		t.Skip("-explore.replay: see TestReplay")
+	}
+	e := newEnv(t)
+	for _, tc := range []struct {
+		seed string
+		want []string
+	}{
+		{"mode=lease,writes=1,ret=1h0m0s,wait=0s,n=2,ahead=-1,sabotage=unfenced-delete:0.0.0.1.1=fail", []string{"release-foreign", "double-execution"}},
+	} {
+		t.Run(fmt.Sprintf("%v", tc.want), func(t *testing.T) {
+			s, err := replay(context.Background(), e, tc.seed, replayBounds)
+			if s == nil || err != nil {
+				t.Fatalf("replay: %v", err)
+			}
+			var kinds []string
+			for _, v := range s.violations {
+				kinds = append(kinds, v.kind)
+			}
+			for _, k := range tc.want {
+				if !slices.Contains(kinds, k) {
+					t.Errorf("violations %v, want one of kind %s\n%s", s.violations, k, s.report())
+				}
+			}
+		})
+	}
+}
