@@ -157,7 +157,9 @@ type Outcome struct {
 	Response []byte
 	// Keep true commits the outcome as COMPLETED together with fn's writes.
 	// Keep false discards fn's writes and stores nothing (the lease is
-	// released), so a retry runs afresh; use it for transient failures.
+	// released), so a retry runs afresh; use it for transient failures. Do
+	// still answers from a live record of the key, in both modes: a replay,
+	// ErrMismatch or ErrInProgress rather than this Response.
 	Keep bool
 }
 
