@@ -272,9 +272,11 @@ const takeoverCondition = "attribute_not_exists(#id)" +
 	" OR (#status = :in_progress AND #lease < :now_ms)" +
 	" OR (NOT (#status = :in_progress) AND #exp < :now_s)"
 
-func (g *Guard) takeoverNames() map[string]string {
-	return map[string]string{"#id": AttrID, "#exp": AttrExpiresAt, "#status": attrStatus, "#lease": attrLeaseUntil}
-}
+// takeoverNames returns the attribute names of takeoverCondition: one map
+// shared by every call, which no caller may change.
+func (g *Guard) takeoverNames() map[string]string { return takeoverNamesMap }
+
+var takeoverNamesMap = map[string]string{"#id": AttrID, "#exp": AttrExpiresAt, "#status": attrStatus, "#lease": attrLeaseUntil}
 
 func (g *Guard) takeoverValues(now time.Time) map[string]types.AttributeValue {
 	t := now.Add(-g.cfg.ClockSkew)

@@ -89,7 +89,7 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 			return err
 		})
 		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) {
+		if err != nil && errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {
 				winner, lost = tce.CancellationReasons[len(writes)].Item, true
 			} else if i, ok := firstFailed(tce, len(writes)); ok {
