@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -23,7 +24,7 @@ type requestStats struct {
 	mu         sync.Mutex
 	outcome    idemhttp.Outcome
 	outcomeErr error
-	events     map[idem.EventKind]int
+	events     [idem.Committed + 1]int // by kind
 }
 
 type statsKey struct{}
@@ -37,7 +38,9 @@ func statsFrom(ctx context.Context) *requestStats {
 func countEvent(ctx context.Context, e idem.Event) {
 	if s := statsFrom(ctx); s != nil {
 		s.mu.Lock()
-		s.events[e.Kind]++
+		if e.Kind > 0 && int(e.Kind) < len(s.events) {
+			s.events[e.Kind]++
+		}
 		s.mu.Unlock()
 	}
 }
@@ -81,17 +84,18 @@ type emfDirective struct {
 	Metrics    []emfMetric `json:"Metrics"`
 }
 
-type emfMetadata struct {
-	Timestamp         int64          `json:"Timestamp"`
-	CloudWatchMetrics []emfDirective `json:"CloudWatchMetrics"`
-}
-
-var emfMetrics = func() []emfMetric {
+// emfDirectives is the CloudWatchMetrics member of every line's _aws
+// metadata, the same on every line, so encoded once.
+var emfDirectives = func() json.RawMessage {
 	m := make([]emfMetric, len(metricNames))
 	for i, n := range metricNames {
 		m[i] = emfMetric{Name: n.name, Unit: "Count"}
 	}
-	return m
+	b, err := json.Marshal([]emfDirective{{Namespace: metricsNamespace, Dimensions: [][]string{{"Service"}}, Metrics: m}})
+	if err != nil {
+		panic(err) // constant input
+	}
+	return b
 }()
 
 // serviceName is the metrics dimension: the Lambda function's name, or
@@ -131,7 +135,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		stats := &requestStats{events: map[idem.EventKind]int{}}
+		stats := &requestStats{}
 		r = r.WithContext(context.WithValue(r.Context(), statsKey{}, stats))
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
@@ -160,12 +164,7 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 			attrs = append(attrs, slog.String("error", stats.outcomeErr.Error()))
 		}
 		attrs = append(attrs,
-			slog.Any("_aws", emfMetadata{
-				Timestamp: time.Now().UnixMilli(),
-				CloudWatchMetrics: []emfDirective{{
-					Namespace: metricsNamespace, Dimensions: [][]string{{"Service"}}, Metrics: emfMetrics,
-				}},
-			}),
+			slog.Group("_aws", slog.Int64("Timestamp", time.Now().UnixMilli()), slog.Any("CloudWatchMetrics", emfDirectives)),
 			slog.String("Service", serviceName),
 		)
 		for _, m := range metricNames {
