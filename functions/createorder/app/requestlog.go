@@ -24,7 +24,7 @@ type requestStats struct {
 	mu         sync.Mutex
 	outcome    idemhttp.Outcome
 	outcomeErr error
-	events     [idem.Committed + 1]int // by kind
+	events     [32]int // by idem.EventKind, room for kinds to come
 }
 
 type statsKey struct{}

@@ -261,9 +261,9 @@ func (m *middleware) readBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 	return body, true
 }
 
-// readAll is io.ReadAll with a first buffer of size+1 bytes when size, the
-// declared length, is known (not negative), so that a body of the length it
-// declares is read into one allocation.
+// readAll is io.ReadAll with a first buffer of at least size+1 bytes, size
+// being the declared length (-1 when unknown), so that a body of the length
+// it declares is read into one allocation.
 func readAll(r io.Reader, size int64) ([]byte, error) {
 	b := make([]byte, 0, max(size+1, 512))
 	for {
