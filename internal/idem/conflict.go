@@ -29,6 +29,9 @@ const maxConflictRetries = 4
 // condition (a failed condition is an answer, not a collision); items are
 // then the indexes of the refused actions, in order.
 func conflicted(err error) (items []int, ok bool) {
+	if err == nil {
+		return nil, false // before the errors.As targets, which escape
+	}
 	var tce *types.TransactionConflictException
 	if errors.As(err, &tce) {
 		return nil, true

@@ -74,8 +74,16 @@
 // cancelled, nothing of this attempt is written, and the record from the
 // cancellation reason answers the request as in Lease mode. A miss and a hit
 // cost one round trip each, but fn may run for a hit: use Optimistic only
-// when every side effect of fn is a write through ddb.Write. Keep=false
-// writes nothing and consults no record: its response is returned as it is.
+// when every side effect of fn is a write through ddb.Write.
+//
+// Keep=false writes nothing, and the key's record still decides, as it
+// does in Lease mode before fn runs: one consistent GetItem, on this path
+// only, reads it, and a live record answers the request (a replay when it is
+// COMPLETED with the same fingerprint, ErrMismatch for another fingerprint,
+// ErrInProgress, after Config.Wait, while another attempt holds it); only
+// when none blocks the key is fn's response returned as it is. A failed read
+// is ErrStore. So a different request with a used key gets ErrMismatch, not
+// fn's unstored answer, in both modes alike.
 //
 // # Item mode
 //

@@ -178,7 +178,9 @@ type Outcome struct {
 	Response []byte
 	// Keep true commits the outcome as COMPLETED together with fn's writes.
 	// Keep false discards fn's writes and stores nothing (the lease is
-	// released), so a retry runs afresh; use it for transient failures.
+	// released), so a retry runs afresh; use it for transient failures. Do
+	// still answers from a live record of the key, in both modes: a replay,
+	// ErrMismatch or ErrInProgress rather than this Response.
 	Keep bool
 }
 
@@ -298,9 +300,11 @@ const takeoverCondition = "attribute_not_exists(#id)" +
 	" OR (#status = :in_progress AND #lease < :now_ms)" +
 	" OR (NOT (#status = :in_progress) AND #exp < :now_s)"
 
-func (g *Guard) takeoverNames() map[string]string {
-	return map[string]string{"#id": AttrID, "#exp": AttrExpiresAt, "#status": attrStatus, "#lease": attrLeaseUntil}
-}
+// takeoverNames returns the attribute names of takeoverCondition: one map
+// shared by every call, which no caller may change.
+func (g *Guard) takeoverNames() map[string]string { return takeoverNamesMap }
+
+var takeoverNamesMap = map[string]string{"#id": AttrID, "#exp": AttrExpiresAt, "#status": attrStatus, "#lease": attrLeaseUntil}
 
 func (g *Guard) takeoverValues(now time.Time) map[string]types.AttributeValue {
 	t := now.Add(-g.cfg.ClockSkew)

@@ -269,7 +269,7 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 			return err
 		})
 		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) {
+		if err != nil && errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {
 				return g.fenceFailed(ctx, att, req, tce.CancellationReasons[len(writes)].Item)
 			}

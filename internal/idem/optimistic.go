@@ -42,7 +42,7 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 	}
 	step(ctx, StepHandled)
 	if !out.Keep {
-		return Result{Response: out.Response}, nil
+		return g.unkept(ctx, id, req, out.Response)
 	}
 	now := g.cfg.Now()
 	item := encodeResponse(out.Response).attributes()
@@ -89,7 +89,7 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 			return err
 		})
 		var tce *types.TransactionCanceledException
-		if errors.As(err, &tce) {
+		if err != nil && errors.As(err, &tce) {
 			if reasonFailed(tce, len(writes)) {
 				winner, lost = tce.CancellationReasons[len(writes)].Item, true
 			} else if i, ok := firstFailed(tce, len(writes)); ok {
@@ -143,6 +143,32 @@ func (g *Guard) replayWinner(ctx context.Context, id string, req Request, item m
 		g.emit(ctx, Event{Kind: Conflict, ID: id, Scope: req.Scope})
 		return Result{}, &InProgressError{}
 	}
+	return g.answerLive(ctx, id, req, rec, nil)
+}
+
+// unkept answers an outcome fn did not keep, which Optimistic mode has not
+// written, the way Lease mode's acquire would have: the key's record, read
+// once, decides first (a replay, ErrMismatch or ErrInProgress, after
+// Config.Wait), and only when no live record blocks the key is resp returned
+// as it is. A failed read is ErrStore: without the record there is no
+// telling whether the key belongs to another request.
+func (g *Guard) unkept(ctx context.Context, id string, req Request, resp []byte) (Result, error) {
+	rec, err := g.getRecord(ctx, id)
+	if err != nil {
+		g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
+		return Result{}, err
+	}
+	if !g.live(rec, g.cfg.Now()) {
+		return Result{Response: resp}, nil
+	}
+	return g.answerLive(ctx, id, req, rec, &Result{Response: resp})
+}
+
+// answerLive answers from rec, a live record that is not this attempt's;
+// with Config.Wait it waits for an in-progress holder to complete. When the
+// holder gives the key up meanwhile, it returns freed, or ErrInProgress with
+// RetryAfter 0 when freed is nil (the attempt's own outcome is lost).
+func (g *Guard) answerLive(ctx context.Context, id string, req Request, rec *record, freed *Result) (Result, error) {
 	res, err := g.judge(ctx, req, rec)
 	if !errors.Is(err, ErrInProgress) || g.cfg.Wait == 0 {
 		return res, err
@@ -153,6 +179,8 @@ func (g *Guard) replayWinner(ctx context.Context, id string, req Request, item m
 		return Result{}, werr
 	case done && g.live(got, g.cfg.Now()):
 		return g.judge(ctx, req, got)
+	case done && freed != nil:
+		return *freed, nil
 	case done:
 		// The holder gave the key up. This attempt's outcome is discarded
 		// (its commit was refused); the key is free, so retry at once.

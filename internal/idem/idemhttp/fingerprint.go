@@ -8,10 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"slices"
 	"strings"
-	"unicode/utf8"
 )
 
 // MaxJSONDepth is the deepest nesting of arrays and objects that Fingerprint
@@ -60,66 +57,74 @@ func Fingerprint(method, route, contentType string, body []byte) (string, error)
 }
 
 func fingerprint(method, route string, mt mediaType, body []byte) (string, error) {
-	h := sha256.New()
-	field := func(s []byte) {
-		var n [binary.MaxVarintLen64]byte
-		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-		h.Write(s)
-	}
-	field([]byte(fingerprintVersion))
-	field([]byte(method))
-	field([]byte(route))
 	// The kind of body: "json" alone for application/json (the one JSON type
 	// the first version told apart by its body only), "json <type>" for any
 	// other JSON type, "raw <type>" for the rest; a Content-Type that does
 	// not parse is marked, so it never equals a normalised one.
-	kind := "raw "
-	if mt.json {
-		kind = "json "
+	kind := "json"
+	if !mt.parsed || !mt.json || mt.norm != "application/json" {
+		kind = "raw "
+		if mt.json {
+			kind = "json "
+		}
+		if !mt.parsed {
+			kind = strings.TrimSpace(kind) + "? "
+		}
+		kind += mt.norm
+		if kind == "json application/json" {
+			kind = "json"
+		}
 	}
-	if !mt.parsed {
-		kind = strings.TrimSpace(kind) + "? "
-	}
-	kind += mt.norm
-	if kind == "json application/json" {
-		kind = "json"
-	}
-	field([]byte(kind))
-	if mt.json {
-		canon, err := CanonicalJSON(body)
-		if err != nil {
+
+	// The hashed text is a sequence of length-prefixed fields: version,
+	// method, route, kind, body (canonical when JSON), in one buffer so that
+	// it is hashed in one call.
+	c := canonicalizers.Get().(*canonicalizer)
+	defer c.release()
+	b := appendField(c.out[:0], fingerprintVersion)
+	b = appendField(b, method)
+	b = appendField(b, route)
+	b = appendField(b, kind)
+	if !mt.json {
+		b = appendField(b, body)
+	} else {
+		// Canonicalise after room for the longest length prefix, then move
+		// the canonical form up against its actual prefix.
+		at := len(b)
+		c.out = append(b, make([]byte, binary.MaxVarintLen64)...)
+		if err := c.canonicalize(body); err != nil {
 			return "", err
 		}
-		field(canon)
-	} else {
-		field(body)
+		canon := c.out[at+binary.MaxVarintLen64:]
+		n := binary.PutUvarint(c.out[at:], uint64(len(canon)))
+		b = append(c.out[:at+n], canon...) // copy moves left within the buffer
 	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	c.out = b
+	sum := sha256.Sum256(b)
+	var hexSum [2 * sha256.Size]byte
+	hex.Encode(hexSum[:], sum[:])
+	return string(hexSum[:]), nil
+}
+
+func appendField[T string | []byte](b []byte, s T) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 // CanonicalJSON returns the canonical form of the JSON value in body that
 // Fingerprint hashes: members sorted by their unescaped names, no
-// whitespace, strings re-encoded by encoding/json, numbers as written. It
-// returns a *BodyError for anything but one valid UTF-8 JSON value without
-// duplicate member names and nested at most MaxJSONDepth deep.
+// whitespace, strings re-encoded as encoding/json's Marshal encodes them
+// (HTML-safe), numbers as written. It returns a *BodyError for anything but
+// one valid UTF-8 JSON value without duplicate member names and nested at
+// most MaxJSONDepth deep.
 func CanonicalJSON(body []byte) ([]byte, error) {
-	if !utf8.Valid(body) {
-		return nil, &BodyError{Reason: "the body is not valid UTF-8"}
-	}
-	if !json.Valid(body) {
-		return nil, &BodyError{Reason: syntaxReason(body)}
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	var out bytes.Buffer
-	out.Grow(len(body))
-	if err := canonValue(dec, &out, 0); err != nil {
+	c := canonicalizers.Get().(*canonicalizer)
+	defer c.release()
+	c.out = c.out[:0]
+	if err := c.canonicalize(body); err != nil {
 		return nil, err
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, &BodyError{Reason: "data follows the JSON value"}
-	}
-	return out.Bytes(), nil
+	return bytes.Clone(c.out), nil
 }
 
 // syntaxReason describes why body is not valid JSON.
@@ -137,99 +142,4 @@ func syntaxReason(body []byte) string {
 	default:
 		return "the body is not a JSON value"
 	}
-}
-
-type member struct {
-	name  string
-	value []byte
-}
-
-func canonValue(dec *json.Decoder, out *bytes.Buffer, depth int) error {
-	tok, err := dec.Token()
-	if err != nil {
-		return &BodyError{Reason: err.Error()}
-	}
-	switch t := tok.(type) {
-	case json.Delim:
-		if depth+1 > MaxJSONDepth {
-			return &BodyError{Reason: fmt.Sprintf("the JSON value is nested more than %d levels deep", MaxJSONDepth)}
-		}
-		if t == '[' {
-			return canonArray(dec, out, depth+1)
-		}
-		return canonObject(dec, out, depth+1)
-	case string:
-		writeString(out, t)
-	case json.Number:
-		out.WriteString(string(t))
-	case bool:
-		if t {
-			out.WriteString("true")
-		} else {
-			out.WriteString("false")
-		}
-	case nil:
-		out.WriteString("null")
-	}
-	return nil
-}
-
-func canonArray(dec *json.Decoder, out *bytes.Buffer, depth int) error {
-	out.WriteByte('[')
-	for i := 0; dec.More(); i++ {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		if err := canonValue(dec, out, depth); err != nil {
-			return err
-		}
-	}
-	if _, err := dec.Token(); err != nil { // ']'
-		return &BodyError{Reason: err.Error()}
-	}
-	out.WriteByte(']')
-	return nil
-}
-
-func canonObject(dec *json.Decoder, out *bytes.Buffer, depth int) error {
-	var members []member
-	seen := map[string]bool{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return &BodyError{Reason: err.Error()}
-		}
-		name, _ := tok.(string) // json.Valid passed: a member name is a string
-		if seen[name] {
-			return &BodyError{Reason: fmt.Sprintf("the member name %q appears twice in one object", name)}
-		}
-		seen[name] = true
-		var v bytes.Buffer
-		if err := canonValue(dec, &v, depth); err != nil {
-			return err
-		}
-		members = append(members, member{name: name, value: v.Bytes()})
-	}
-	if _, err := dec.Token(); err != nil { // '}'
-		return &BodyError{Reason: err.Error()}
-	}
-	slices.SortFunc(members, func(a, b member) int { return strings.Compare(a.name, b.name) })
-	out.WriteByte('{')
-	for i, m := range members {
-		if i > 0 {
-			out.WriteByte(',')
-		}
-		writeString(out, m.name)
-		out.WriteByte(':')
-		out.Write(m.value)
-	}
-	out.WriteByte('}')
-	return nil
-}
-
-// writeString writes s as a JSON string; the encoding is a function of s
-// alone, so equal strings encode equally however they were escaped.
-func writeString(out *bytes.Buffer, s string) {
-	b, _ := json.Marshal(s) // a string always marshals
-	out.Write(b)
 }

@@ -162,18 +162,30 @@ func TestFingerprintRejectsMalformedJSON(t *testing.T) {
 	})
 }
 
+// BenchmarkFingerprint fingerprints an order-sized JSON body (about 400
+// bytes, members out of order) and a 10 KB one of 200 objects.
 func BenchmarkFingerprint(b *testing.B) {
 	var items []map[string]any
 	for i := range 200 {
 		items = append(items, map[string]any{"sku": "SKU-" + strings.Repeat("x", i%7), "qty": i, "note": "line \"item\""})
 	}
-	body, _ := json.Marshal(map[string]any{"items": items, "sender": map[string]string{"name": "Ann"}})
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Fingerprint("POST", "POST /orders", "application/json", body); err != nil {
-			b.Fatal(err)
-		}
+	large, _ := json.Marshal(map[string]any{"items": items, "sender": map[string]string{"name": "Ann"}})
+	order := []byte(`{"sender":{"name":"Ann Lee","address":{"line1":"1 George St","suburb":"Sydney","state":"NSW","postcode":"2000","country":"AU"}},` +
+		`"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St","suburb":"Brisbane","state":"QLD","postcode":"4000","country":"AU"}},` +
+		`"parcel":{"weight_kg":2.5,"length_cm":30,"width_cm":20,"height_cm":10,"description":"books"}}`)
+	for _, bc := range []struct {
+		name string
+		body []byte
+	}{{"order", order}, {"10KB", large}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := Fingerprint("POST", "POST /orders", "application/json", bc.body); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -248,7 +248,7 @@ func (m *middleware) readBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 	if r.Body == nil || r.Body == http.NoBody {
 		return []byte{}, true
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	body, err := readAll(io.LimitReader(r.Body, limit+1), r.ContentLength)
 	if err != nil {
 		writeProblem(w, http.StatusBadRequest, TypeBodyMalformed, "Request body unreadable",
 			"The body could not be read completely. Nothing was done; the request can be sent again with the same Idempotency-Key.")
@@ -259,6 +259,26 @@ func (m *middleware) readBody(w http.ResponseWriter, r *http.Request) ([]byte, b
 		return tooLarge()
 	}
 	return body, true
+}
+
+// readAll is io.ReadAll with a first buffer of at least size+1 bytes, size
+// being the declared length (-1 when unknown), so that a body of the length
+// it declares is read into one allocation.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, max(size+1, 512))
+	for {
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // let append pick the growth
+		}
+	}
 }
 
 // serveGuarded runs the handler under the guard and answers with its

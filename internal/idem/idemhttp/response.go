@@ -48,13 +48,16 @@ var unstored = map[string]bool{
 // storable returns the headers of r that a replay repeats (see unstored, and
 // any header the Connection header names), in canonical form.
 func (r *response) storable() http.Header {
-	drop := map[string]bool{}
+	var drop map[string]bool // nil, and so empty, without a Connection header
 	for _, v := range r.Header.Values("Connection") {
 		for _, name := range strings.Split(v, ",") {
+			if drop == nil {
+				drop = map[string]bool{}
+			}
 			drop[textproto.CanonicalMIMEHeaderKey(strings.TrimSpace(name))] = true
 		}
 	}
-	h := http.Header{}
+	h := make(http.Header, len(r.Header))
 	for name, values := range r.Header {
 		name = textproto.CanonicalMIMEHeaderKey(name)
 		if unstored[name] || drop[name] || strings.HasPrefix(name, http.TrailerPrefix) || len(values) == 0 {
@@ -68,7 +71,13 @@ func (r *response) storable() http.Header {
 // problemType returns the type member of r's body when r is an RFC 9457
 // application/problem+json document that has one, else "".
 func (r *response) problemType() string {
-	if mt := parseMediaType(r.Header.Get("Content-Type")); mt.essence != problem.ContentType {
+	// Most responses are not problems: tell them by the start of the
+	// Content-Type before parsing it.
+	ct := strings.TrimLeft(r.Header.Get("Content-Type"), " \t")
+	if len(ct) < len(problem.ContentType) || !strings.EqualFold(ct[:len(problem.ContentType)], problem.ContentType) {
+		return ""
+	}
+	if mt := parseMediaType(ct); mt.essence != problem.ContentType {
 		return ""
 	}
 	var p struct {
