@@ -87,12 +87,13 @@ func units(size int) int { return max(1, (size+1023)/1024) }
 type itemSizes struct {
 	order, record, recordInProgress       int // ours: order item, COMPLETED record, IN_PROGRESS record
 	ptOrder, ptRecord, ptRecordInProgress int // the Powertools peer's
-	recordID                              int // ours: the id attribute of a record (name and value)
+	itemOrder                             int // ours in Item mode: the order item carrying its record
 	ok                                    bool
 }
 
 // storedSizes reads one stored order and one COMPLETED record of ours
-// (lease mode's tables) and of the Powertools peer, and measures them; the
+// (lease mode's tables), one order of Item mode (carrying its record), and
+// one order and record of the Powertools peer, and measures them; the
 // IN_PROGRESS sizes are the COMPLETED record without the response (and for
 // ours with its lease_until, as acquire writes it).
 func storedSizes(ctx context.Context, api *dynamodb.Client, t benchTables) (itemSizes, error) {
@@ -117,11 +118,17 @@ func storedSizes(ctx context.Context, api *dynamodb.Client, t benchTables) (item
 		return s, err
 	}
 	s.order, s.record = awsItemSize(order), awsItemSize(rec)
-	s.recordID = len("id") + awsValueSize(rec["id"])
 	ip := without(rec, "data", "encoding")
 	ip["lease_until"] = &types.AttributeValueMemberN{Value: "1796221985353"}
 	ip["status"] = &types.AttributeValueMemberS{Value: "IN_PROGRESS"}
 	s.recordInProgress = awsItemSize(ip)
+	if it, ok := t.sbs["item"]; ok {
+		item, err := one(it.OrdersTable)
+		if err != nil {
+			return s, err
+		}
+		s.itemOrder = awsItemSize(item)
+	}
 	pt, ok := t.sbs["powertools"]
 	if ok {
 		if order, err := one(pt.OrdersTable); err == nil {
@@ -179,12 +186,12 @@ func wcuTable(s itemSizes) []wcuRow {
 			miss: pip + po + pupd, missDetail: fmt.Sprintf("%d + %d + %d", pip, po, pupd),
 			hit: pip, hitDetail: fmt.Sprintf("failed conditional PutItem: %d", pip)})
 	}
-	single := units(s.order + s.record - s.recordID)
-	rows = append(rows,
-		wcuRow{what: "single-item mode (the issue's idea; not built)", calls: "PutItem (order item carrying the record's attributes)",
-			miss: single, missDetail: fmt.Sprintf("%d (order + record attributes, %d B)", single, s.order+s.record-s.recordID),
-			hit: single, hitDetail: fmt.Sprintf("failed conditional PutItem: %d", single)},
-		wcuRow{what: sysFloorPut, calls: "PutItem (order)", miss: o, missDetail: fmt.Sprint(o), hit: o, hitDetail: "—"},
-	)
+	if s.itemOrder > 0 {
+		it := units(s.itemOrder)
+		rows = append(rows, wcuRow{what: sysItem, calls: "PutItem (the order item carrying its record)",
+			miss: it, missDetail: fmt.Sprintf("%d (%d B)", it, s.itemOrder),
+			hit: it, hitDetail: fmt.Sprintf("failed conditional PutItem, billed on the stored item: %d", it)})
+	}
+	rows = append(rows, wcuRow{what: sysFloorPut, calls: "PutItem (order)", miss: o, missDetail: fmt.Sprint(o), hit: o, hitDetail: "—"})
 	return rows
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/base32"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -36,16 +35,9 @@ const (
 	floorPut        = "put"        // one conditional PutItem of the order item
 	floorLease      = "lease"      // the lease protocol's two calls
 	floorOptimistic = "optimistic" // the optimistic protocol's one transaction
-	// floorSingle is a prototype of the single-item mode issue 11 proposes:
-	// the order item carries the idempotency record (its id derived from the
-	// key, the body's fingerprint, the response, the key's expiry); one
-	// conditional PutItem whose ALL_OLD answers a duplicate. It answers
-	// retries (replay or 422) so that its hits can be measured too; it does
-	// not solve a key reused after retention (see BENCHMARKS.md).
-	floorSingle = "single"
 )
 
-var floorModes = []string{floorPut, floorLease, floorOptimistic, floorSingle}
+var floorModes = []string{floorPut, floorLease, floorOptimistic}
 
 // floorServer holds what every request of a floor server shares: the order
 // item and the response body, made once from orderstest.JSON; a request only
@@ -109,10 +101,6 @@ func (f *floorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := r.Header.Get(idemhttp.HeaderKey)
-	if f.mode == floorSingle {
-		f.serveSingle(w, r, key)
-		return
-	}
 	if _, err := io.Copy(io.Discard, io.LimitReader(r.Body, orders.MaxBodyBytes)); err != nil || key == "" {
 		http.Error(w, "bad request", http.StatusBadRequest)
 		return
@@ -205,67 +193,4 @@ func (f *floorServer) create(ctx context.Context, key, id string, body []byte) e
 		return err
 	}
 	return fmt.Errorf("floor: unknown mode %q", f.mode)
-}
-
-// serveSingle is the floorSingle protocol: the order id is derived from the
-// key, so a retry addresses the same item; one PutItem conditioned on "no
-// such order, or its key expired", asking for ALL_OLD when it fails, so a
-// duplicate learns the stored order, fingerprint and response in the same
-// round trip.
-func (f *floorServer) serveSingle(w http.ResponseWriter, r *http.Request, key string) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, orders.MaxBodyBytes))
-	if err != nil || key == "" {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
-	sum := sha256.Sum256([]byte("order|" + key))
-	id := "ord_" + singleIDEncoding.EncodeToString(sum[:16])
-	fp := sha256.Sum256(body)
-	resp := make([]byte, 0, len(f.bodyHead)+len(id)+len(f.bodyTail))
-	resp = append(append(append(resp, f.bodyHead...), id...), f.bodyTail...)
-	now := time.Now()
-	item := maps.Clone(f.item)
-	item["order_id"] = &types.AttributeValueMemberS{Value: id}
-	item["idem_fingerprint"] = &types.AttributeValueMemberS{Value: hex.EncodeToString(fp[:])}
-	item["idem_data"] = &types.AttributeValueMemberB{Value: resp}
-	item["idem_expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Add(24*time.Hour).Unix(), 10)}
-	_, err = f.api.PutItem(r.Context(), &dynamodb.PutItemInput{
-		TableName: aws.String(f.orders), Item: item,
-		ConditionExpression:                 aws.String("attribute_not_exists(order_id) OR idem_expires_at < :now"),
-		ExpressionAttributeValues:           map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
-		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
-	})
-	var ccf *types.ConditionalCheckFailedException
-	switch {
-	case errors.As(err, &ccf):
-		if str(ccf.Item["idem_fingerprint"]) != hex.EncodeToString(fp[:]) {
-			http.Error(w, "key reused", http.StatusUnprocessableEntity)
-			return
-		}
-		old, _ := ccf.Item["idem_data"].(*types.AttributeValueMemberB)
-		if old == nil {
-			http.Error(w, "no stored response", http.StatusInternalServerError)
-			return
-		}
-		resp = old.Value
-		w.Header().Set("Idempotent-Replayed", "true")
-	case err != nil:
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(resp)))
-	h.Set("Location", "/orders/"+id)
-	w.WriteHeader(http.StatusCreated)
-	_, _ = w.Write(resp)
-}
-
-var singleIDEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
-
-func str(v types.AttributeValue) string {
-	if s, ok := v.(*types.AttributeValueMemberS); ok {
-		return s.Value
-	}
-	return ""
 }

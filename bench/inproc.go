@@ -25,21 +25,32 @@ import (
 )
 
 // The kinds of request the in-process phase times, in the order each
-// iteration makes them.
+// iteration makes them: the two floors, then for each of our modes a miss,
+// a hit reaching the other container (not cached), a hit reaching the
+// container that committed (cached), and two hits through a Guard with no
+// cache.
 const (
-	kBare       = "bare conditional PutItem"
-	kUnguarded  = "unguarded order write (orders.Store.Create)"
-	kLeaseMiss  = "lease: miss"
-	kLeaseHit   = "lease: hit, not cached"
-	kLeaseCache = "lease: hit, cached"
-	kOptMiss    = "optimistic: miss"
-	kOptHit     = "optimistic: hit, not cached"
-	kOptCache   = "optimistic: hit, cached"
-	kLeaseGuard = "lease: hit, Guard.Do without a cache"
-	kOptGuard   = "optimistic: hit, Guard.Do without a cache"
+	kBare      = "bare conditional PutItem"
+	kUnguarded = "unguarded order write (orders.Store.Create)"
 )
 
-var inprocKinds = []string{kBare, kUnguarded, kLeaseMiss, kLeaseHit, kLeaseCache, kLeaseGuard, kOptMiss, kOptHit, kOptCache, kOptGuard}
+// modeKinds are the kinds of request of one of our modes.
+type modeKinds struct{ miss, hit, cached, guard string }
+
+func kindsOf(m idem.Mode) modeKinds {
+	n := m.String()
+	return modeKinds{n + ": miss", n + ": hit, not cached", n + ": hit, cached", n + ": hit, Guard.Do without a cache"}
+}
+
+// inprocKinds lists every kind, in the order of an iteration.
+var inprocKinds = func() []string {
+	ks := []string{kBare, kUnguarded}
+	for _, m := range ourModes {
+		k := kindsOf(m)
+		ks = append(ks, k.miss, k.hit, k.cached, k.guard)
+	}
+	return ks
+}()
 
 // inprocResult is, per kind, the latency samples and the DynamoDB calls
 // they made in all.
@@ -83,8 +94,8 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 	}
 	logger := app.NewLogger(io.Discard, "INFO")
 	handlers := map[idem.Mode][2]lambdaHandler{} // two containers per mode
-	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
-		cfg := app.Config{OrdersTable: tables.inprocOrders, IdempotencyTable: tables.inprocIdem[mode], Retention: idem.DefaultRetention, Mode: mode, LogLevel: "INFO", AuthMode: app.AuthNone}
+	for _, mode := range ourModes {
+		cfg := tables.inprocConfig(mode)
 		var pair [2]lambdaHandler
 		for i := range pair {
 			h, err := app.New(ctx, cfg, client, logger)
@@ -95,36 +106,47 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 		}
 		handlers[mode] = pair
 	}
-	store := orders.NewStore(client, tables.inprocOrders)
+	stores := map[idem.Mode]*orders.Store{}
+	for _, mode := range ourModes {
+		stores[mode] = orders.NewStore(client, tables.inprocOrders[mode])
+	}
 	orderReq, err := orders.DecodeOrder([]byte(orderstest.JSON))
 	if err != nil {
 		return inprocResult{}, fmt.Errorf("the benchmark's order is invalid: %w", err)
 	}
 	noCache := map[idem.Mode]*idem.Guard{}
-	for _, mode := range []idem.Mode{idem.Lease, idem.Optimistic} {
-		noCache[mode] = idem.New(client, idem.Config{Table: tables.inprocIdem[mode], Mode: mode})
+	for _, mode := range ourModes {
+		gc := idem.Config{Table: tables.inprocIdem[mode], Mode: mode}
+		if mode == idem.Item {
+			// As app.New configures Item mode.
+			gc.Item = idem.ItemConfig{Table: tables.inprocConfig(mode).Tables()[0], NewKey: orders.NewIDFrom}
+		}
+		noCache[mode] = idem.New(client, gc)
 	}
 	fp, err := idemhttp.Fingerprint(http.MethodPost, app.RouteCreateOrder.Key(), "application/json", []byte(orderstest.JSON))
 	if err != nil {
 		return inprocResult{}, err
 	}
 	// book is what the create handler does inside the guard: an order put
-	// that joins the guard's unit of work. Optimistic mode runs it on a hit
+	// that joins the guard's unit of work, its id drawn from ddb.KeyRand
+	// (which Item mode seeds). Optimistic and Item modes run it on a hit
 	// too; its write is then discarded.
-	book := func(ctx context.Context) (idem.Outcome, error) {
-		id, err := orders.NewID()
-		if err != nil {
-			return idem.Outcome{}, err
+	book := func(store *orders.Store) func(ctx context.Context) (idem.Outcome, error) {
+		return func(ctx context.Context) (idem.Outcome, error) {
+			id, err := orders.NewIDFrom(ddb.KeyRand(ctx))
+			if err != nil {
+				return idem.Outcome{}, err
+			}
+			o := orders.Book(id, orderReq, time.Now())
+			if err := store.Create(ctx, o); err != nil {
+				return idem.Outcome{}, err
+			}
+			return idem.Outcome{Response: orders.EncodeOrder(o), Keep: true}, nil
 		}
-		o := orders.Book(id, orderReq, time.Now())
-		if err := store.Create(ctx, o); err != nil {
-			return idem.Outcome{}, err
-		}
-		return idem.Outcome{Response: orders.EncodeOrder(o), Keep: true}, nil
 	}
-	guardHit := func(g *idem.Guard, key string) func(context.Context) error {
+	guardHit := func(mode idem.Mode, key string) func(context.Context) error {
 		return func(ctx context.Context) error {
-			res, err := g.Do(ctx, idem.Request{Key: key, Fingerprint: fp}, book)
+			res, err := noCache[mode].Do(ctx, idem.Request{Key: key, Fingerprint: fp}, book(stores[mode]))
 			if err == nil && !res.Replayed {
 				err = errors.New("Guard.Do ran the request instead of replaying the handler's record")
 			}
@@ -187,18 +209,15 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 				if err != nil {
 					return err
 				}
-				return store.Create(ctx, orders.Book(id, orderReq, time.Now()))
+				return stores[idem.Lease].Create(ctx, orders.Book(id, orderReq, time.Now()))
 			}},
 		}
-		for _, m := range []struct {
-			mode                     idem.Mode
-			miss, hit, cached, guard string
-		}{{idem.Lease, kLeaseMiss, kLeaseHit, kLeaseCache, kLeaseGuard}, {idem.Optimistic, kOptMiss, kOptHit, kOptCache, kOptGuard}} {
-			key := newKey()
-			committer, other := handlers[m.mode][0], handlers[m.mode][1]
+		for _, mode := range ourModes {
+			k, key := kindsOf(mode), newKey()
+			committer, other := handlers[mode][0], handlers[mode][1]
 			steps = append(steps,
-				step{m.miss, post(committer, key, false)}, step{m.hit, post(other, key, true)}, step{m.cached, post(committer, key, true)},
-				step{m.guard, guardHit(noCache[m.mode], key)}, step{m.guard, guardHit(noCache[m.mode], key)})
+				step{k.miss, post(committer, key, false)}, step{k.hit, post(other, key, true)}, step{k.cached, post(committer, key, true)},
+				step{k.guard, guardHit(mode, key)}, step{k.guard, guardHit(mode, key)})
 		}
 		for _, s := range steps {
 			if err := timed(s.kind, record, s.f); err != nil {

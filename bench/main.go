@@ -3,13 +3,14 @@
 // each kind of request makes, counted by an SDK middleware; the latency of a
 // guarded create-order miss and hit next to a bare conditional PutItem and
 // an unguarded order write; side by side and interleaved ABBA, the real
-// local/serve binary in both modes, the Powertools for AWS Lambda
-// (TypeScript) idempotency peer (bench/powertools) and three floor servers
-// (this program with -floor: only a protocol's DynamoDB calls) behind the
-// same HTTP contract: miss and uncached-hit latency, creates/s, CPU per
-// request of each server process and of DynamoDB Local's JVM, and the goals
-// of issue 11 met or not; write units per order on AWS pricing terms; the
-// bootstrap's size, start-to-first-response time and peak memory.
+// local/serve binary in each guard mode (lease, optimistic, item), the
+// Powertools for AWS Lambda (TypeScript) idempotency peer (bench/powertools)
+// and three floor servers (this program with -floor: only a protocol's
+// DynamoDB calls) behind the same HTTP contract: miss and uncached-hit
+// latency, creates/s, CPU per request of each server process and of
+// DynamoDB Local's JVM, and the goals of issue 11 met or not for each mode;
+// write units per order on AWS pricing terms; the bootstrap's size,
+// start-to-first-response time and peak memory.
 //
 //	make bench                    # starts DynamoDB Local if needed, runs this
 //	go run ./bench -out FILE      # with DYNAMODB_ENDPOINT set

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/idem"
 )
 
 func TestPercentile(t *testing.T) {
@@ -107,11 +109,12 @@ func TestWCUTable(t *testing.T) {
 			t.Errorf("units(%d) = %d, want %d", c.size, got, c.want)
 		}
 	}
-	rows := wcuTable(itemSizes{order: 600, record: 1100, recordInProgress: 200, ptOrder: 500, ptRecord: 900, ptRecordInProgress: 150, recordID: 66, ok: true})
+	rows := wcuTable(itemSizes{order: 600, record: 1100, recordInProgress: 200, ptOrder: 500, ptRecord: 900, ptRecordInProgress: 150, itemOrder: 1030, ok: true})
 	want := map[string][2]int{
 		sysLease:      {1 + 2*1 + 2*2, 1}, // the update is billed at the record's larger, COMPLETED size
 		sysOptimistic: {2*1 + 2*2, 2*1 + 2*2},
 		sysPowertools: {1 + 1 + 1, 1},
+		sysItem:       {2, 2}, // one put of 1030 B, not in a transaction; a duplicate's failed put billed alike
 		sysFloorPut:   {1, 1},
 	}
 	seen := 0
@@ -152,5 +155,135 @@ func TestMedianAndRatios(t *testing.T) {
 	g = goal{bound: 1.5}
 	if g.met(passRatio{mid: 1.5, ok: true}) != "**met**" || g.met(passRatio{mid: 1.49, ok: true}) != "**not met**" {
 		t.Error("an at-least goal is judged wrongly")
+	}
+}
+
+func TestWCUTableWithoutItemMode(t *testing.T) {
+	for _, r := range wcuTable(itemSizes{order: 300, record: 700, recordInProgress: 200, ok: true}) {
+		if r.what == sysItem {
+			t.Errorf("an Item-mode row %+v with no Item-mode order measured", r)
+		}
+	}
+}
+
+// sbsOf is a side-by-side result with the given systems, each measured over
+// two passes.
+func sbsOf(jvm bool, systems ...*sysResult) sideBySideResult {
+	sb := sideBySideResult{systems: map[string]*sysResult{}, passes: 2, levels: []int{8, 32}, jvm: jvm}
+	for _, s := range systems {
+		sb.order = append(sb.order, s.name)
+		sb.systems[s.name] = s
+	}
+	return sb
+}
+
+func sys(name string, miss, hit, cpu, jvm time.Duration, rps float64) *sysResult {
+	return &sysResult{
+		name: name, missP50: []time.Duration{miss, miss}, hitP50: []time.Duration{hit, hit},
+		missCPU: []time.Duration{cpu, cpu}, missJVM: []time.Duration{jvm, jvm},
+		rps: map[int][]float64{8: {rps, rps}, 32: {rps, rps}},
+	}
+}
+
+func TestGoals(t *testing.T) {
+	const ms = time.Millisecond
+	sb := sbsOf(true,
+		sys(sysLease, 5*ms, 1*ms, 12*ms, 10*ms, 100),
+		sys(sysOptimistic, 3*ms, 6*ms, 10*ms, 13*ms, 200),
+		sys(sysItem, 1*ms, 1*ms, 6*ms, 6*ms, 600),
+		sys(sysPowertools, 4*ms, 4*ms, 40*ms, 10*ms, 200),
+		sys(sysFloorLease, 0, 0, 10*ms, 10*ms, 0),
+		sys(sysFloorOpt, 0, 0, 10*ms, 10*ms, 0),
+		sys(sysFloorPut, 0, 0, 5*ms, 5*ms, 0),
+	)
+	gs := goals(sb)
+	if len(gs) != 6 {
+		t.Fatalf("%d goals, want 6", len(gs))
+	}
+	want := []map[string]float64{
+		{sysLease: 1.25, sysOptimistic: 0.75, sysItem: 0.25}, // miss p50 ÷ the peer's
+		{sysLease: 0.5, sysOptimistic: 1, sysItem: 3},        // creates/s c=8
+		{sysLease: 0.5, sysOptimistic: 1, sysItem: 3},        // creates/s c=32
+		{sysLease: 0.25, sysOptimistic: 1.5, sysItem: 0.25},  // uncached hit
+		{sysLease: 1.2, sysOptimistic: 1, sysItem: 1.2},      // server CPU ÷ its own floor: item's is the PutItem floor
+		{sysLease: 1, sysOptimistic: 1.3, sysItem: 1.2},      // JVM CPU ÷ its own floor
+	}
+	wantMet := []map[string]string{
+		{sysLease: "**not met**", sysOptimistic: "**not met**", sysItem: "**met**"},
+		{sysLease: "**not met**", sysOptimistic: "**not met**", sysItem: "**met**"},
+		{sysLease: "**not met**", sysOptimistic: "**not met**", sysItem: "**met**"},
+		{sysLease: "**met**", sysOptimistic: "**not met**", sysItem: "**met**"},
+		{sysLease: "**met**", sysOptimistic: "**met**", sysItem: "**met**"},
+		{sysLease: "**met**", sysOptimistic: "**not met**", sysItem: "**met**"},
+	}
+	for i, g := range gs {
+		for _, m := range ourSystems {
+			r := g.byMode[m]
+			if !r.ok || r.mid < want[i][m]-1e-9 || r.mid > want[i][m]+1e-9 {
+				t.Errorf("%s, %s: ratio %+v, want %v", g.name, m, r, want[i][m])
+			}
+			if got := g.met(r); got != wantMet[i][m] {
+				t.Errorf("%s, %s: %s, want %s", g.name, m, got, wantMet[i][m])
+			}
+		}
+	}
+
+	t.Run("a run without the JVM or the peer measures neither", func(t *testing.T) {
+		sb := sbsOf(false, sys(sysItem, ms, ms, ms, ms, 1), sys(sysFloorPut, 0, 0, ms, ms, 0))
+		for _, g := range goals(sb) {
+			cpuRow := g.name == "server CPU per create, c=1, ÷ the floor server making the same DynamoDB calls"
+			if r := g.byMode[sysItem]; r.ok != cpuRow {
+				t.Errorf("%s: %+v (measured: %v, want %v)", g.name, r, r.ok, cpuRow)
+			}
+			if r := g.byMode[sysLease]; r.ok || g.met(r) != "not measured" {
+				t.Errorf("%s: lease, absent, is %+v", g.name, r)
+			}
+		}
+	})
+}
+
+func TestCallsGoal(t *testing.T) {
+	in := inprocResult{samples: map[string][]time.Duration{}, calls: map[string]calls{}}
+	put := func(m string, reqs int, ops map[string]int64) {
+		k := kindsOf(map[string]idem.Mode{"lease": idem.Lease, "optimistic": idem.Optimistic, "item": idem.Item}[m]).miss
+		in.samples[k] = make([]time.Duration, reqs)
+		in.calls[k] = calls{ops: ops}
+	}
+	put("lease", 4, map[string]int64{"PutItem": 4, "TransactWriteItems": 4})
+	put("optimistic", 4, map[string]int64{"TransactWriteItems": 4, "GetItem": 1}) // one miss read first
+	// Item mode measured nothing.
+	got := callsGoal(in)
+	for m, want := range map[idem.Mode]callsCell{
+		idem.Lease:      {perMiss: "2", want: 2, met: "**met**"},
+		idem.Optimistic: {perMiss: "1.250", want: 1, met: "**not met**"},
+		idem.Item:       {perMiss: "—", want: 1, met: "not measured"},
+	} {
+		if got[m] != want {
+			t.Errorf("%s: %+v, want %+v", m, got[m], want)
+		}
+	}
+}
+
+func TestInprocKindsNameEveryMode(t *testing.T) {
+	seen := map[string]bool{}
+	for _, k := range inprocKinds {
+		if seen[k] {
+			t.Errorf("kind %q listed twice", k)
+		}
+		seen[k] = true
+	}
+	for _, m := range ourModes {
+		k := kindsOf(m)
+		for _, name := range []string{k.miss, k.hit, k.cached, k.guard} {
+			if !seen[name] {
+				t.Errorf("%s: kind %q is not in inprocKinds", m, name)
+			}
+		}
+		if sysOf(m) == "" || floorOf[sysOf(m)] == "" {
+			t.Errorf("%s: no system (%q) or no floor for it", m, sysOf(m))
+		}
+	}
+	if floorOf[sysItem] != sysFloorPut {
+		t.Errorf("item mode's floor is %q, want the conditional PutItem floor", floorOf[sysItem])
 	}
 }

@@ -61,14 +61,14 @@ func (r passRatio) String() string {
 	return fmt.Sprintf("%.2f× (%.2f–%.2f)", r.mid, r.lo, r.hi)
 }
 
-// goal is one row of the goal table: a ratio and its bound.
+// goal is one row of the goal table: a ratio and its bound, measured for
+// each system of ours.
 type goal struct {
-	name    string
-	target  string
-	atMost  bool // met when the ratio is at most bound, else at least
-	bound   float64
-	byMode  map[string]passRatio // sysLease / sysOptimistic
-	explain string
+	name   string
+	target string
+	atMost bool // met when the ratio is at most bound, else at least
+	bound  float64
+	byMode map[string]passRatio // by ourSystems entry
 }
 
 func (g goal) met(r passRatio) string {
@@ -81,6 +81,93 @@ func (g goal) met(r passRatio) string {
 	return "**not met**"
 }
 
+// goals judges issue 11's ratio goals for each system of ours in sb: against
+// the Powertools peer (latency, throughput, uncached hits) and against the
+// floor server making the same DynamoDB calls (floorOf: CPU of our server
+// and of DynamoDB Local's JVM). A figure sb lacks is not measured.
+func goals(sb sideBySideResult) []goal {
+	get := func(n string) *sysResult {
+		if s, ok := sb.systems[n]; ok {
+			return s
+		}
+		return &sysResult{rps: map[int][]float64{}}
+	}
+	pt := get(sysPowertools)
+	at := func(s *sysResult, c int) []float64 {
+		if !slices.Contains(sb.levels, c) {
+			return nil
+		}
+		return s.rps[c]
+	}
+	gs := []goal{
+		{name: "miss p50, c=1, ÷ Powertools-TS", target: "≤ 0.50×", atMost: true, bound: 0.5},
+		{name: "creates/s at c=8 ÷ Powertools-TS", target: "≥ 1.50×", bound: 1.5},
+		{name: "creates/s at c=32 ÷ Powertools-TS", target: "≥ 1.50×", bound: 1.5},
+		{name: "hit from another execution environment (uncached), p50, ÷ Powertools-TS's hit", target: "≤ 0.50×", atMost: true, bound: 0.5},
+		{name: "server CPU per create, c=1, ÷ the floor server making the same DynamoDB calls", target: "≤ 1.20×", atMost: true, bound: 1.2},
+		{name: "DynamoDB Local JVM CPU per create, c=1, ÷ the floor server's for the same calls", target: "≤ 1.20×", atMost: true, bound: 1.2},
+	}
+	for i := range gs {
+		gs[i].byMode = map[string]passRatio{}
+		for _, m := range ourSystems {
+			s := get(m)
+			f := get(floorOf[m])
+			var x passRatio
+			switch i {
+			case 0:
+				x = ratios(s.missP50, pt.missP50)
+			case 1:
+				x = ratios(at(s, 8), at(pt, 8))
+			case 2:
+				x = ratios(at(s, 32), at(pt, 32))
+			case 3:
+				x = ratios(s.hitP50, pt.hitP50)
+			case 4:
+				x = ratios(s.missCPU, f.missCPU)
+			case 5:
+				if sb.jvm {
+					x = ratios(s.missJVM, f.missJVM)
+				}
+			}
+			gs[i].byMode[m] = x
+		}
+	}
+	return gs
+}
+
+// protocolCalls is the number of DynamoDB calls a create needs in each
+// mode: lease 2 (acquire, commit), optimistic 1 (the transaction), item 1
+// (the conditional PutItem).
+var protocolCalls = map[idem.Mode]int64{idem.Lease: 2, idem.Optimistic: 1, idem.Item: 1}
+
+// callsCell is the calls-per-create goal of one mode: the in-process count
+// per miss, what the protocol needs, and whether every miss made exactly
+// that many.
+type callsCell struct {
+	perMiss string
+	want    int64
+	met     string
+}
+
+// callsGoal judges, for each of our modes, the DynamoDB calls of the
+// in-process misses against protocolCalls.
+func callsGoal(in inprocResult) map[idem.Mode]callsCell {
+	out := map[idem.Mode]callsCell{}
+	for _, m := range ourModes {
+		k := kindsOf(m).miss
+		c, n := in.calls[k], len(in.samples[k])
+		cell := callsCell{perMiss: perRequest(c.total(), n), want: protocolCalls[m], met: "not measured"}
+		if n > 0 {
+			cell.met = "**not met**"
+			if c.total() == cell.want*int64(n) {
+				cell.met = "**met**"
+			}
+		}
+		out[m] = cell
+	}
+	return out
+}
+
 func msD(d time.Duration) string { return ms(d) }
 
 // sideBySideMarkdown writes the side-by-side sections: the goals, the
@@ -90,25 +177,9 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	if len(sb.order) == 0 {
 		return
 	}
-	defName := sysLease
-	if app.DefaultMode == idem.Optimistic {
-		defName = sysOptimistic
-	}
 	pt := sb.systems[sysPowertools]
-	get := func(n string) *sysResult {
-		if s, ok := sb.systems[n]; ok {
-			return s
-		}
-		return &sysResult{rps: map[int][]float64{}, loadCPU: map[int][]time.Duration{}, loadJVM: map[int][]time.Duration{}}
-	}
 	if pt == nil {
-		pt = get("")
-	}
-	lvl := func(c int) int {
-		if slices.Contains(sb.levels, c) {
-			return c
-		}
-		return -1
+		pt = &sysResult{rps: map[int][]float64{}}
 	}
 
 	p("## Side by side: ours, the Powertools peer, the floor\n\n")
@@ -116,7 +187,9 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	p("201 with the order as JSON, the stored answer replayed to a retry), on the same DynamoDB Local, driven by the same\n")
 	p("load generator over kept-alive connections, on tables of its own:\n\n")
 	p("- **ours**: the real `local/serve` binary (`make local`: the Lambda handler behind `local/apigw`'s API Gateway\n")
-	p("  emulation), in each mode; the default mode is **%s** (`app.DefaultMode`, template.yaml's IdempotencyMode).\n", app.DefaultMode)
+	p("  emulation), in each mode (IDEMPOTENCY_MODE lease, optimistic, item); the default mode is **%s** (`app.DefaultMode`,\n", app.DefaultMode)
+	p("  template.yaml's IdempotencyMode). Every mode's tables are made as `app.Config.Tables` defines them: the orders\n")
+	p("  table with TTL on %s (Item mode keeps its records on the order items, record-only items expiring by TTL).\n", idem.AttrItemTTL)
 	p("- **Powertools-TS 2.35**: `bench/powertools/server.mjs`, Powertools for AWS Lambda (TypeScript) idempotency 2.35\n")
 	p("  with its DynamoDB persistence layer (key from the header, body hash validated, no local cache) around a function\n")
 	p("  that validates, prices and puts one order item: three single-item writes per create.\n")
@@ -139,69 +212,39 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	p("lowest and highest ratio within one pass.\n\n")
 
 	// Goals.
-	cpuFloor := func(sys string, jvm bool) passRatio {
-		s, f := get(sys), get(floorOf[sys])
-		if jvm {
-			return ratios(s.missJVM, f.missJVM)
-		}
-		return ratios(s.missCPU, f.missCPU)
-	}
-	goals := []goal{
-		{name: "miss p50, c=1, ÷ Powertools-TS", target: "≤ 0.50×", atMost: true, bound: 0.5},
-		{name: fmt.Sprintf("creates/s at c=%d ÷ Powertools-TS", 8), target: "≥ 1.50×", bound: 1.5},
-		{name: fmt.Sprintf("creates/s at c=%d ÷ Powertools-TS", 32), target: "≥ 1.50×", bound: 1.5},
-		{name: "hit from another execution environment (uncached), p50, ÷ Powertools-TS's hit", target: "≤ 0.50×", atMost: true, bound: 0.5},
-		{name: "server CPU per create, c=1, ÷ the floor server making the same DynamoDB calls", target: "≤ 1.20×", atMost: true, bound: 1.2},
-		{name: "DynamoDB Local JVM CPU per create, c=1, ÷ the floor server's for the same calls", target: "≤ 1.20×", atMost: true, bound: 1.2},
-	}
-	for i := range goals {
-		goals[i].byMode = map[string]passRatio{}
-		for _, m := range []string{sysLease, sysOptimistic} {
-			s := get(m)
-			var x passRatio
-			switch i {
-			case 0:
-				x = ratios(s.missP50, pt.missP50)
-			case 1:
-				x = ratios(s.rps[lvl(8)], pt.rps[lvl(8)])
-			case 2:
-				x = ratios(s.rps[lvl(32)], pt.rps[lvl(32)])
-			case 3:
-				x = ratios(s.hitP50, pt.hitP50)
-			case 4:
-				x = cpuFloor(m, false)
-			case 5:
-				if sb.jvm {
-					x = cpuFloor(m, true)
-				}
-			}
-			goals[i].byMode[m] = x
+	p("### Goals (issue 11), this run, for each mode\n\n")
+	p("Each cell: the ratio (median of passes; lowest–highest within one pass), then whether it meets the target. The\n")
+	p("default mode (`app.DefaultMode`, template.yaml's IdempotencyMode) is **%s**; issue 11's goals are for the\n", app.DefaultMode)
+	p("default. The floors of the CPU rows are the floor servers making the same DynamoDB calls: lease — %q,\n", sysFloorLease)
+	p("optimistic — %q, item — %q (the order item alone, without the record's\n", sysFloorOpt, sysFloorPut)
+	p("attributes Item mode adds to it, so a floor a little below Item mode's own put).\n\n")
+	p("| goal | target |")
+	for i, m := range ourSystems {
+		if ourModes[i] == app.DefaultMode {
+			p(" %s (default) |", m)
+		} else {
+			p(" %s |", m)
 		}
 	}
-	p("### Goals (issue 11), this run\n\n")
-	p("| goal | target | ours, lease | ours, optimistic | default (%s) |\n|---|---|---:|---:|---|\n", app.DefaultMode)
-	for _, g := range goals {
-		p("| %s | %s | %s | %s | %s |\n", g.name, g.target, g.byMode[sysLease], g.byMode[sysOptimistic], g.met(g.byMode[defName]))
+	p("\n|---|---|")
+	for range ourSystems {
+		p("---|")
 	}
-	in := r.inproc
-	protocol := map[string]struct {
-		kind string
-		want int64
-	}{sysLease: {kLeaseMiss, 2}, sysOptimistic: {kOptMiss, 1}}
-	var cells []string
-	defMet := "not measured"
-	for _, m := range []string{sysLease, sysOptimistic} {
-		pr := protocol[m]
-		c, n := in.calls[pr.kind], len(in.samples[pr.kind])
-		cells = append(cells, perRequest(c.total(), n)+" (protocol: "+fmt.Sprint(pr.want)+")")
-		if m == defName && n > 0 {
-			defMet = "**not met**"
-			if c.total() == pr.want*int64(n) {
-				defMet = "**met**"
-			}
+	p("\n")
+	for _, g := range goals(sb) {
+		p("| %s | %s |", g.name, g.target)
+		for _, m := range ourSystems {
+			p(" %s %s |", g.byMode[m], g.met(g.byMode[m]))
 		}
+		p("\n")
 	}
-	p("| DynamoDB calls per create (in-process count) = what the protocol needs | equal | %s | %s | %s |\n\n", cells[0], cells[1], defMet)
+	cg := callsGoal(r.inproc)
+	p("| DynamoDB calls per create (in-process count) = what the protocol needs | equal |")
+	for _, m := range ourModes {
+		c := cg[m]
+		p(" %s (protocol: %d) %s |", c.perMiss, c.want, c.met)
+	}
+	p("\n\n")
 
 	// Figures.
 	p("### Figures per system (medians over the passes)\n\n")
@@ -285,17 +328,6 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 		p("\n")
 	}
 
-	if _, ok := sb.systems[sysSingle]; ok {
-		p("### The single-item mode, prototyped\n\n")
-		p("\"%s\" is the idea of issue 11 built only as far as a floor server (`-floor single`): the order id is\n", sysSingle)
-		p("derived from the key, and one PutItem writes the order item carrying the record's attributes (fingerprint,\n")
-		p("stored response, key expiry), conditioned on \"no such order, or its key expired\", with ALL_OLD answering a\n")
-		p("duplicate (replay, or 422 on another fingerprint). Atomic because it is one item; one round trip for a miss and\n")
-		p("for a hit, no transaction. Not solved, so not a mode of the guard yet: a key reused after retention (its derived\n")
-		p("order id is taken by the old order, which must be kept), GET of such an order (the record's attributes must not\n")
-		p("leak into it), and keeping internal/orders free of idempotency (the guard, not orders, must add the attributes).\n\n")
-	}
-
 	// Write units on AWS terms.
 	if r.sizes.ok {
 		z := r.sizes
@@ -304,6 +336,9 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 		p("its old and new size for an update) and TWO per KB for an item written in a transaction. Item sizes are those of\n")
 		p("items this run stored (attribute names plus values, as DynamoDB counts them): our order %d B, our COMPLETED\n", z.order)
 		p("record %d B, IN_PROGRESS record %d B", z.record, z.recordInProgress)
+		if z.itemOrder > 0 {
+			p("; Item mode's order item carrying its record %d B", z.itemOrder)
+		}
 		if z.ptOrder > 0 {
 			p("; the Powertools peer's order %d B, COMPLETED record %d B, INPROGRESS record %d B", z.ptOrder, z.ptRecord, z.ptRecordInProgress)
 		}

@@ -28,17 +28,33 @@ import (
 const (
 	sysLease      = "ours, lease"
 	sysOptimistic = "ours, optimistic"
+	sysItem       = "ours, item"
 	sysPowertools = "Powertools-TS 2.35"
 	sysFloorPut   = "floor: one conditional PutItem"
 	sysFloorLease = "floor: the lease protocol's 2 calls"
 	sysFloorOpt   = "floor: the optimistic transaction"
-	sysSingle     = "prototype: single-item mode (a floor server)"
 	sysBaseline   = "baseline build of local/serve (-baseline-serve), default mode"
 )
 
+// ourSystems are the systems of ours, one per guard mode, in the order of
+// ourModes.
+var ourSystems = []string{sysLease, sysOptimistic, sysItem}
+
+// sysOf names the system of ours in mode m.
+func sysOf(m idem.Mode) string {
+	for i, om := range ourModes {
+		if om == m {
+			return ourSystems[i]
+		}
+	}
+	return ""
+}
+
 // floorOf names the floor server making the same DynamoDB calls as a
-// system of ours.
-var floorOf = map[string]string{sysLease: sysFloorLease, sysOptimistic: sysFloorOpt}
+// system of ours: for Item mode, one conditional PutItem of the order
+// (without the record's attributes, so a floor slightly below Item mode's
+// own put).
+var floorOf = map[string]string{sysLease: sysFloorLease, sysOptimistic: sysFloorOpt, sysItem: sysFloorPut}
 
 // sysSpec is one system under test: how to start one of its server
 // processes, and whether it is measured on uncached hits (then a second
@@ -156,16 +172,13 @@ func startProc(cmd *exec.Cmd) (*proc, error) {
 	}
 }
 
-// systemSpecs returns the systems: ours in both modes (local/serve, the
+// systemSpecs returns the systems: ours in each mode (local/serve, the
 // API Gateway emulation of `make local`), the Powertools peer, and the
 // three floor servers (this program re-executed with -floor).
 func systemSpecs(serveBin, self, endpoint string, t benchTables, o sideBySideOptions) []sysSpec {
-	serve := func(mode idem.Mode) func(context.Context) *exec.Cmd {
-		return serveCmd(serveBin, endpoint, t.sbs[mode.String()], mode)
-	}
-	specs := []sysSpec{
-		{name: sysLease, cmd: serve(idem.Lease), hits: true},
-		{name: sysOptimistic, cmd: serve(idem.Optimistic), hits: true},
+	var specs []sysSpec
+	for _, mode := range ourModes {
+		specs = append(specs, sysSpec{name: sysOf(mode), cmd: serveCmd(serveBin, endpoint, t.sbs[mode.String()], mode), hits: true})
 	}
 	if o.baselineServe != "" {
 		specs = append(specs, sysSpec{name: sysBaseline, cmd: serveCmd(o.baselineServe, endpoint, t.sbs["baseline"], app.DefaultMode), hits: true})
@@ -214,7 +227,6 @@ func peerAndFloors(self, endpoint string, t benchTables, o sideBySideOptions) []
 		sysSpec{name: sysFloorPut, cmd: floor(floorPut)},
 		sysSpec{name: sysFloorLease, cmd: floor(floorLease)},
 		sysSpec{name: sysFloorOpt, cmd: floor(floorOptimistic)},
-		sysSpec{name: sysSingle, cmd: floor(floorSingle), hits: true},
 	)
 	return specs
 }

@@ -20,9 +20,9 @@ import (
 type benchTables struct {
 	prefix       string
 	bare         string                // bare PutItem floor
-	inprocOrders string                // orders written in-process
+	inprocOrders map[idem.Mode]string  // orders tables in-process (Item mode's records live on its orders)
 	inprocIdem   map[idem.Mode]string  // idempotency tables in-process
-	sbs          map[string]app.Config // side by side: per system (lease, optimistic, powertools, floor-MODE)
+	sbs          map[string]app.Config // side by side: per system (lease, optimistic, item, powertools, baseline, floor-MODE)
 	bootstrap    app.Config
 }
 
@@ -31,24 +31,35 @@ func newBenchTables() benchTables {
 	t := benchTables{
 		prefix:       p,
 		bare:         p + "-bare",
-		inprocOrders: p + "-orders",
-		inprocIdem:   map[idem.Mode]string{idem.Lease: p + "-idem-lease", idem.Optimistic: p + "-idem-optimistic"},
+		inprocOrders: map[idem.Mode]string{},
+		inprocIdem:   map[idem.Mode]string{},
 		sbs:          map[string]app.Config{},
 		bootstrap:    app.Config{OrdersTable: p + "-lambda-orders", IdempotencyTable: p + "-lambda-idem"},
 	}
-	for _, name := range append([]string{"lease", "optimistic", "powertools", "baseline"}, floorNames()...) {
+	for _, m := range ourModes {
+		t.inprocOrders[m] = p + "-orders-" + m.String()
+		t.inprocIdem[m] = p + "-idem-" + m.String()
+	}
+	for _, name := range append([]string{"lease", "optimistic", "item", "powertools", "baseline"}, floorNames()...) {
 		t.sbs[name] = app.Config{OrdersTable: p + "-" + name + "-orders", IdempotencyTable: p + "-" + name + "-idem"}
 	}
 	return t
 }
 
-// defs returns the definitions of every table of the run. local/serve creates
-// its own with ddb.EnsureTable too; creating them here first is the same
-// call and lets one deferred cleanup delete them all.
+// ourModes are the guard modes the bench measures, in the order it reports
+// them.
+var ourModes = []idem.Mode{idem.Lease, idem.Optimistic, idem.Item}
+
+// defs returns the definitions of every table of the run, ours as
+// app.Config.Tables defines them (whatever the mode, the orders table with
+// TTL on idem.AttrItemTTL, which Item mode's record-only items carry).
+// local/serve creates its own with ddb.EnsureTable too; creating them here
+// first is the same call and lets one deferred cleanup delete them all.
 func (t benchTables) defs() []ddb.Table {
 	defs := []ddb.Table{{Name: t.bare, PartitionKey: "id"}}
-	defs = append(defs, app.Config{OrdersTable: t.inprocOrders, IdempotencyTable: t.inprocIdem[idem.Lease]}.Tables()...)
-	defs = append(defs, idem.TableDefinition(t.inprocIdem[idem.Optimistic]))
+	for _, m := range ourModes {
+		defs = append(defs, t.inprocConfig(m).Tables()...)
+	}
 	for name, cfg := range t.sbs {
 		if name == "powertools" {
 			// Powertools' DynamoDB persistence layer: key "id", TTL "expiration".
@@ -59,6 +70,11 @@ func (t benchTables) defs() []ddb.Table {
 	}
 	defs = append(defs, t.bootstrap.Tables()...)
 	return defs
+}
+
+// inprocConfig is the configuration of the in-process handlers in mode m.
+func (t benchTables) inprocConfig(m idem.Mode) app.Config {
+	return app.Config{OrdersTable: t.inprocOrders[m], IdempotencyTable: t.inprocIdem[m], Retention: idem.DefaultRetention, Mode: m, LogLevel: "INFO", AuthMode: app.AuthNone}
 }
 
 func (t benchTables) create(ctx context.Context, api *dynamodb.Client) error {
