@@ -214,27 +214,29 @@ func TestPoolFaults(t *testing.T) {
 
 	t.Run("with every environment busy past the queue wait, an invocation is throttled as Lambda throttles", func(t *testing.T) {
 		t.Parallel()
-		p, _ := newPool(t, bin, rie.Options{Max: 1, QueueWait: 50 * time.Millisecond, Timeout: 10 * time.Second})
-		busy := make(chan error, 1)
-		go func() {
-			_, err := invoke(t, p, "", map[string]any{"sleep_ms": 3000})
-			busy <- err
-		}()
-		for p.Environments() == 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, err := p.Invoke(ctx, "", []byte(`{}`))
-		var api interface{ ErrorCode() string }
-		if !errors.Is(err, rie.ErrThrottled) || !errors.As(err, &api) || api.ErrorCode() != "TooManyRequestsException" {
-			t.Errorf("err = %v, want ErrThrottled with ErrorCode TooManyRequestsException", err)
-		}
-		if ctx.Err() != nil {
-			t.Error("the throttled invocation waited for its context, not the queue wait")
-		}
-		if err := <-busy; err != nil {
-			t.Errorf("the busy invocation: %v", err)
+		for _, wait := range []time.Duration{50 * time.Millisecond, -1} {
+			p, _ := newPool(t, bin, rie.Options{Max: 1, QueueWait: wait, Timeout: 10 * time.Second})
+			busy := make(chan error, 1)
+			go func() {
+				_, err := invoke(t, p, "", map[string]any{"sleep_ms": 2000})
+				busy <- err
+			}()
+			for p.Environments() == 0 {
+				time.Sleep(10 * time.Millisecond)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_, err := p.Invoke(ctx, "", []byte(`{}`))
+			var api interface{ ErrorCode() string }
+			if !errors.Is(err, rie.ErrThrottled) || !errors.As(err, &api) || api.ErrorCode() != "TooManyRequestsException" {
+				t.Errorf("queue wait %v: err = %v, want ErrThrottled with ErrorCode TooManyRequestsException", wait, err)
+			}
+			if ctx.Err() != nil {
+				t.Errorf("queue wait %v: the throttled invocation waited for its context", wait)
+			}
+			cancel()
+			if err := <-busy; err != nil {
+				t.Errorf("the busy invocation: %v", err)
+			}
 		}
 	})
 

@@ -106,9 +106,10 @@ type Options struct {
 	// Max limits the number of environments (default DefaultMax).
 	Max int
 	// QueueWait bounds how long an invocation that finds Max environments
-	// busy waits for one to come free before it is throttled (ErrThrottled).
-	// 0: as long as the invocation's context allows (then it is throttled
-	// too). Lambda itself does not wait: a tiny QueueWait is its behaviour.
+	// busy (or starting) waits for one to come free before it is throttled
+	// (ErrThrottled). 0: as long as the invocation's context allows (then it
+	// is throttled too); negative: not at all, as Lambda throttles an
+	// invocation beyond a function's reserved concurrency at once.
 	QueueWait time.Duration
 	// Logger receives the pool's records: environment started (cold start,
 	// with init duration), one per invocation (environment, request id,
@@ -318,8 +319,8 @@ func (p *Pool) Environments() int {
 func (p *Pool) acquire(ctx context.Context) (*environment, error) {
 	began := time.Now()
 	var queued <-chan time.Time
-	if p.opts.QueueWait > 0 {
-		t := time.NewTimer(p.opts.QueueWait)
+	if p.opts.QueueWait != 0 {
+		t := time.NewTimer(max(p.opts.QueueWait, 0))
 		defer t.Stop()
 		queued = t.C
 	}
