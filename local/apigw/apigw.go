@@ -8,7 +8,8 @@
 // Lambda runtime, without SAM or Docker. Authorization is a hook
 // (Options.Authorize; local/serve plugs local/jwtauth's JWT authorizer in).
 // What it does not emulate: CORS, stage variables, custom domains, API Gateway's own throttling, and
-// Lambda's cold starts, memory limit and concurrency.
+// Lambda's cold starts, memory limit and concurrency (local/rie's pool does those but the memory
+// limit; a throttled invocation it reports is answered as API Gateway answers one).
 package apigw
 
 import (
@@ -61,6 +62,22 @@ var (
 // StatusFunctionError is the status API Gateway answers with when the
 // function returns an error or a response it cannot use (Bad Gateway).
 const StatusFunctionError = http.StatusBadGateway
+
+// StatusInvokeError is the status API Gateway answers with when the Lambda
+// API refuses the invocation itself, e.g. 429 TooManyRequestsException for
+// a function throttled at its concurrency limit: the function never ran.
+// (AWS Lambda Developer Guide, "Handling Lambda errors with an API Gateway
+// API": a rejected invocation request is a 500, a function error a 502;
+// both with the internal error body.)
+const StatusInvokeError = http.StatusInternalServerError
+
+// invokeAPIError is how a handler reports that the Lambda API refused the
+// invocation: an error in its chain with an AWS API error code, as the AWS
+// SDK's errors (smithy.APIError) and local/rie's throttle have.
+type invokeAPIError interface {
+	error
+	ErrorCode() string
+}
 
 // Options configures an Adapter. The zero value of each field but Routes
 // has a sensible default.
@@ -253,7 +270,9 @@ func lexLess(a, b []int) bool {
 // response. A request API Gateway would refuse itself (no route, body over
 // MaxBodyBytes) gets API Gateway's answer without an invocation; a handler
 // error or an unusable response gets StatusFunctionError with
-// {"message":"Internal Server Error"}.
+// {"message":"Internal Server Error"}, and a handler error carrying an AWS
+// API error code (the Lambda API refused the invocation: throttled) gets
+// StatusInvokeError with the same body.
 func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	routeKey, params, ok := a.Match(r.Method, r.URL.EscapedPath())
 	if !ok {
@@ -295,6 +314,12 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	resp, err := a.invoke(ctx, ev)
 	if err != nil {
+		var refused invokeAPIError
+		if errors.As(err, &refused) {
+			a.opts.Logger.Error("invocation refused", "route", routeKey, "request_id", ev.RequestContext.RequestID, "error_code", refused.ErrorCode(), "err", err)
+			writeGatewayError(w, StatusInvokeError, internalErrorBody)
+			return
+		}
 		a.opts.Logger.Error("function error", "route", routeKey, "request_id", ev.RequestContext.RequestID, "err", err)
 		writeGatewayError(w, StatusFunctionError, internalErrorBody)
 		return

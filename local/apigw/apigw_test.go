@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -372,17 +373,19 @@ func TestResponses(t *testing.T) {
 	}
 
 	failures := []struct {
-		name string
-		rc   *recorder
+		name       string
+		rc         *recorder
+		wantStatus int
 	}{
-		{"a handler error becomes API Gateway's internal error", &recorder{err: errors.New("boom")}},
-		{"a handler panic becomes API Gateway's internal error", &recorder{panicV: "boom"}},
+		{"a handler error becomes API Gateway's internal error", &recorder{err: errors.New("boom")}, apigw.StatusFunctionError},
+		{"a handler panic becomes API Gateway's internal error", &recorder{panicV: "boom"}, apigw.StatusFunctionError},
+		{"an invocation the Lambda API refused (throttled) is API Gateway's 500", &recorder{err: fmt.Errorf("invoke: %w", lambdaAPIError("TooManyRequestsException"))}, apigw.StatusInvokeError},
 	}
 	for _, c := range failures {
 		t.Run(c.name, func(t *testing.T) {
 			w := serve(t, c.rc, orderRoutes, httptest.NewRequest("GET", "/orders/x", nil))
-			if w.Code != apigw.StatusFunctionError || w.Body.String() != `{"message":"Internal Server Error"}` {
-				t.Errorf("got %d %q", w.Code, w.Body.String())
+			if w.Code != c.wantStatus || w.Body.String() != `{"message":"Internal Server Error"}` {
+				t.Errorf("got %d %q, want %d with API Gateway's internal error", w.Code, w.Body.String(), c.wantStatus)
 			}
 			if ct := w.Result().Header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type = %q", ct)
@@ -390,6 +393,13 @@ func TestResponses(t *testing.T) {
 		})
 	}
 }
+
+// lambdaAPIError is an error of the Lambda Invoke API, shaped as the AWS
+// SDK's (smithy) API errors are.
+type lambdaAPIError string
+
+func (e lambdaAPIError) Error() string     { return string(e) }
+func (e lambdaAPIError) ErrorCode() string { return string(e) }
 
 func TestInvocationContext(t *testing.T) {
 	t.Parallel()

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -39,32 +40,44 @@ type environment struct {
 	initReports chan time.Duration
 	invocations int // touched only by the invocation holding the environment
 	stopOnce    sync.Once
+
+	// What the emulator's log says about the runtime (see scanEmulatorLog).
+	runtimeExited chan struct{} // closed when the emulator reports the runtime exited
+	logMu         sync.Mutex
+	exitLogged    bool            // a runtime exit has been logged
+	starts        map[string]bool // request id -> whether a runtime exit was logged before its INVOKE START
+	startLogged   chan struct{}   // closed and replaced at each INVOKE START line
 }
 
-// startEnvironment starts an emulator for opts.Bootstrap on two free
-// 127.0.0.1 ports (invoke and Runtime API) and waits until it accepts
-// invocations. A port taken by someone else between its choice and the
-// emulator's bind makes the emulator exit; that is retried with new ports.
-func startEnvironment(id string, opts Options, out *lineWriter) (*environment, error) {
+// addrPicker returns the invoke and Runtime API addresses for a new
+// emulator.
+type addrPicker func() (invoke, runtimeAPI string, err error)
+
+// startEnvironment starts an emulator for opts.Bootstrap on two 127.0.0.1
+// ports (invoke and Runtime API) chosen by pick and waits until the emulator
+// itself listens on both. A port taken by someone else between its choice
+// and the emulator's bind makes the emulator exit; that is retried with new
+// ports. It returns ErrClosed, with no process left, when stop is closed
+// first.
+func startEnvironment(id string, opts Options, out *lineWriter, pick addrPicker, stop <-chan struct{}) (*environment, error) {
 	var lastErr error
 	for range 3 {
-		e, err := tryStart(id, opts, out)
-		if err == nil {
-			return e, nil
+		e, err := tryStart(id, opts, out, pick, stop)
+		if err == nil || errors.Is(err, ErrClosed) {
+			return e, err
 		}
 		lastErr = err
 	}
 	return nil, lastErr
 }
 
-func tryStart(id string, opts Options, out *lineWriter) (*environment, error) {
-	invokeAddr, err := freeAddr()
+func tryStart(id string, opts Options, out *lineWriter, pick addrPicker, stop <-chan struct{}) (*environment, error) {
+	invokeAddr, runtimeAddr, err := pick()
 	if err != nil {
 		return nil, err
 	}
-	runtimeAddr, err := freeAddr()
-	if err != nil {
-		return nil, err
+	if invokeAddr == runtimeAddr {
+		return nil, fmt.Errorf("rie: invoke address %s is the Runtime API address too", invokeAddr)
 	}
 	bootstrap, err := filepath.Abs(opts.Bootstrap)
 	if err != nil {
@@ -88,8 +101,11 @@ func tryStart(id string, opts Options, out *lineWriter) (*environment, error) {
 	}
 	e := &environment{
 		id: id, cmd: cmd, addr: invokeAddr,
-		exited:      make(chan struct{}),
-		initReports: make(chan time.Duration, 1),
+		exited:        make(chan struct{}),
+		initReports:   make(chan time.Duration, 1),
+		runtimeExited: make(chan struct{}),
+		starts:        map[string]bool{},
+		startLogged:   make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{
 			Proxy: nil, MaxIdleConnsPerHost: 1, IdleConnTimeout: 5 * time.Minute,
 		}},
@@ -108,22 +124,37 @@ func tryStart(id string, opts Options, out *lineWriter) (*environment, error) {
 		close(e.exited)
 	}()
 
+	// A successful dial only shows that someone listens on the port: the
+	// emulator logs nothing once it listens (its "Listening on" line is
+	// written only after its server has stopped). So the start is confirmed
+	// by the process: alive, and itself holding the listening sockets of
+	// both addresses. Someone else's listener on a port makes the emulator
+	// fail to bind and exit; that is waited out, not mistaken for a start.
 	deadline := time.Now().Add(startTimeout)
 	for {
-		c, err := net.DialTimeout("tcp", invokeAddr, time.Second)
-		if err == nil {
+		if c, err := net.DialTimeout("tcp", invokeAddr, time.Second); err == nil {
 			c.Close()
-			e.startTook = time.Since(began)
-			return e, nil
+			owned, err := listensOn(e.pid(), invokeAddr, runtimeAddr)
+			if err != nil {
+				e.stop()
+				return nil, fmt.Errorf("rie: %s: checking its listeners: %w", id, err)
+			}
+			if owned && e.alive() {
+				e.startTook = time.Since(began)
+				return e, nil
+			}
 		}
 		select {
 		case <-e.exited:
-			return nil, fmt.Errorf("rie: %s exited before it listened on %s: %v", id, invokeAddr, e.waitErr)
+			return nil, fmt.Errorf("rie: %s exited before it listened on %s and %s: %v", id, invokeAddr, runtimeAddr, e.waitErr)
+		case <-stop:
+			e.stop()
+			return nil, ErrClosed
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
 			e.stop()
-			return nil, fmt.Errorf("rie: %s did not listen on %s within %s", id, invokeAddr, startTimeout)
+			return nil, fmt.Errorf("rie: %s did not listen on %s and %s within %s", id, invokeAddr, runtimeAddr, startTimeout)
 		}
 	}
 }
@@ -229,9 +260,6 @@ func (e *environment) initDuration(wait time.Duration) time.Duration {
 // then SIGKILL after 2 s, and waits for the emulator to exit. A runtime
 // whose emulator is gone exits by itself: its Runtime API is gone.
 func (e *environment) stop() {
-	if e.cmd == nil { // a placeholder for an environment being started
-		return
-	}
 	e.stopOnce.Do(func() {
 		if !e.alive() {
 			return
@@ -251,56 +279,157 @@ func (e *environment) stop() {
 // its own invocation record instead.
 var platformLine = regexp.MustCompile(`^(START|END|REPORT) RequestId: `)
 
+// maxLine is the longest line of output forwarded whole; a longer line is
+// cut there and marked (CloudWatch Logs, too, limits an event's size).
+const maxLine = 1 << 20
+
 // copyOutput forwards the function's output (the emulator's stdout, which
 // carries the runtime's stdout and stderr) to out line by line, without the
-// emulator's START/END/REPORT lines.
+// emulator's START/END/REPORT lines, until r ends. A line longer than
+// maxLine is forwarded cut to maxLine, followed by " [line truncated: N
+// bytes dropped]"; the lines after it are forwarded as usual.
 func (e *environment) copyOutput(r io.Reader, out *lineWriter) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		if line := sc.Bytes(); !platformLine.Match(line) {
-			out.writeLine(line)
+	readLines(r, func(line []byte, dropped int) {
+		if platformLine.Match(line) {
+			return
 		}
+		if dropped > 0 {
+			line = fmt.Appendf(line, " [line truncated: %d bytes dropped]", dropped)
+		}
+		out.writeLine(line)
+	})
+}
+
+// readLines calls fn for each line of r (without its newline), until r
+// ends: whole lines up to maxLine, longer ones cut to maxLine with the
+// number of bytes dropped. line is valid only during the call.
+func readLines(r io.Reader, fn func(line []byte, dropped int)) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	var buf []byte
+	dropped := 0
+	for {
+		chunk, err := br.ReadSlice('\n')
+		full := err == nil
+		chunk = bytes.TrimSuffix(chunk, []byte("\n"))
+		if room := maxLine - len(buf); len(chunk) > room {
+			dropped += len(chunk) - room
+			chunk = chunk[:room]
+		}
+		buf = append(buf, chunk...)
+		switch {
+		case full:
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue // the line goes on
+		default: // the end: a last line without a newline, if any
+			if len(buf) > 0 || dropped > 0 {
+				fn(bytes.TrimSuffix(buf, []byte("\r")), dropped)
+			}
+			return
+		}
+		fn(bytes.TrimSuffix(buf, []byte("\r")), dropped)
+		buf, dropped = buf[:0], 0
 	}
-	_, _ = io.Copy(io.Discard, r)
 }
 
 var (
 	initReport   = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 	emulatorWarn = regexp.MustCompile(`\[(WARNING|ERROR|FATAL|PANIC)\]`)
+	// The emulator's line when a process of the runtime domain (the
+	// bootstrap is "runtime-N") exits while the emulator is not shutting
+	// down; and its line as it begins an invocation, before the event is
+	// made available to the runtime.
+	runtimeExit = regexp.MustCompile(`Process runtime-[0-9]+ exited: `)
+	invokeStart = regexp.MustCompile(`INVOKE START\(requestId: ([^)]+)\)`)
 )
 
 // scanEmulatorLog reads the emulator's log (stderr): the first INIT REPORT
-// gives the init duration; warnings and errors are logged.
+// gives the init duration; the runtime's exit closes runtimeExited; each
+// INVOKE START is recorded with whether a runtime exit came before it;
+// warnings and errors are logged.
 func (e *environment) scanEmulatorLog(r io.Reader, opts Options) {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	reported := false
-	for sc.Scan() {
-		line := sc.Text()
+	readLines(r, func(b []byte, _ int) {
+		line := string(b)
 		if m := initReport.FindStringSubmatch(line); m != nil && !reported {
 			if v, err := strconv.ParseFloat(m[1], 64); err == nil {
 				reported = true
 				e.initReports <- time.Duration(v * float64(time.Millisecond))
 			}
-			continue
+			return
+		}
+		if m := invokeStart.FindStringSubmatch(line); m != nil {
+			e.logMu.Lock()
+			e.starts[m[1]] = e.exitLogged
+			close(e.startLogged)
+			e.startLogged = make(chan struct{})
+			e.logMu.Unlock()
+		}
+		if runtimeExit.MatchString(line) {
+			e.logMu.Lock()
+			if !e.exitLogged {
+				e.exitLogged = true
+				close(e.runtimeExited)
+			}
+			e.logMu.Unlock()
 		}
 		if emulatorWarn.MatchString(line) {
 			opts.Logger.Warn("emulator", "environment", e.id, "line", line)
 		}
-	}
-	_, _ = io.Copy(io.Discard, r)
+	})
 }
 
-// freeAddr returns a 127.0.0.1 address with a port free at the time of the
-// call.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// exitedBeforeInvoke reports whether the emulator logged the runtime's exit
+// before it began the invocation requestID: then the event was never made
+// available to the function. It waits up to wait for the invocation's
+// INVOKE START line; without it, it reports false.
+func (e *environment) exitedBeforeInvoke(requestID string, wait time.Duration) bool {
+	timeout := time.After(wait)
+	for {
+		e.logMu.Lock()
+		before, seen := e.starts[requestID]
+		next := e.startLogged
+		e.logMu.Unlock()
+		if seen {
+			return before
+		}
+		select {
+		case <-next:
+		case <-e.exited:
+			e.logMu.Lock()
+			before = e.starts[requestID]
+			e.logMu.Unlock()
+			return before
+		case <-timeout:
+			return false
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+}
+
+// runtimeAlive reports whether the emulator is alive and has not reported
+// its runtime's exit.
+func (e *environment) runtimeAlive() bool {
+	select {
+	case <-e.runtimeExited:
+		return false
+	default:
+		return e.alive()
+	}
+}
+
+// freeAddrs returns two distinct 127.0.0.1 addresses whose ports are free
+// at the time of the call (both are held until both are chosen).
+func freeAddrs() (invoke, runtimeAPI string, err error) {
+	a, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
+	}
+	defer a.Close()
+	b, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", "", err
+	}
+	defer b.Close()
+	return a.Addr().String(), b.Addr().String(), nil
 }
 
 // lineWriter writes whole lines to w, one writer at a time, so that the

@@ -47,7 +47,10 @@ func (s *syncBuffer) String() string {
 func newPool(t *testing.T, bin string, opts rie.Options) (*rie.Pool, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
-	opts.RIE, opts.Bootstrap = lambdatest.RIE(t), bin
+	if opts.RIE == "" {
+		opts.RIE = lambdatest.RIE(t)
+	}
+	opts.Bootstrap = bin
 	opts.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	opts.Output = logs
 	p, err := rie.NewPool(opts)

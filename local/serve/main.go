@@ -17,7 +17,14 @@
 //     are busy, up to -max-environments, idle ones reused warm, each its own
 //     process with its own memory (the limit: the template's
 //     ReservedConcurrentExecutions, else 4). Cold starts and each
-//     invocation's environment are logged.
+//     invocation's environment are logged. A request that finds every
+//     environment busy waits for one for up to -queue-wait and is then
+//     throttled, answered as API Gateway answers for a throttled function:
+//     500 {"message":"Internal Server Error"}. By default it waits not at
+//     all when the limit is the template's ReservedConcurrentExecutions (as
+//     Lambda throttles at once) and up to the function timeout when the limit
+//     is this machine's default or -max-environments (AWS would have scaled
+//     out).
 //   - Without it, or where the emulator cannot run (not Linux), the
 //     in-process runner: the handler the bootstrap registers
 //     (app.LambdaHandler around app.New) called directly.
@@ -80,6 +87,7 @@ type options struct {
 	bootstrap  string
 	rie        string
 	maxEnvs    int
+	queueWait  *time.Duration // nil: the default (see rieRunner)
 	jwtKey     string
 }
 
@@ -93,6 +101,14 @@ func main() {
 	flag.StringVar(&o.rie, "rie", "", "the aws-lambda-rie binary (default: bin/aws-lambda-rie beside the template, which `make deps` installs)")
 	flag.StringVar(&o.jwtKey, "jwt-key", jwtauth.KeyFile(), "the local identity provider's key pair, shared with `make token` (env "+jwtauth.KeyFileEnv+")")
 	flag.IntVar(&o.maxEnvs, "max-environments", 0, fmt.Sprintf("with -bootstrap: the most execution environments the pool starts, the function's concurrency (default: the template's ReservedConcurrentExecutions, else %d)", rie.DefaultMax))
+	flag.Func("queue-wait", "with -bootstrap: how long a request that finds every environment busy waits for one before it is throttled (500, as API Gateway answers for a throttled function); 0: throttled at once (default: 0 when the limit is the template's ReservedConcurrentExecutions, as Lambda does; else up to the function timeout)", func(v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration of 0 or more, such as 0, 500ms or 5s")
+		}
+		o.queueWait = &d
+		return nil
+	})
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -139,11 +155,22 @@ func run(ctx context.Context, o options) error {
 	if o.timeout > 0 {
 		fn.Timeout = o.timeout
 	}
+	reserved := false // the pool's limit is the function's reserved concurrency
 	if o.maxEnvs == 0 {
 		o.maxEnvs = rie.DefaultMax
 		if fn.ReservedConcurrency > 0 {
-			o.maxEnvs = fn.ReservedConcurrency
+			o.maxEnvs, reserved = fn.ReservedConcurrency, true
 		}
+	}
+	if o.queueWait == nil {
+		var d time.Duration // up to the invocation's deadline, the function timeout
+		if reserved {
+			d = -1 // Lambda throttles beyond a reserved concurrency at once
+		}
+		o.queueWait = &d
+	} else if *o.queueWait == 0 {
+		d := time.Duration(-1) // the flag's 0 is rie's "not at all"
+		o.queueWait = &d
 	}
 
 	// The DynamoDB endpoint the function uses: DynamoDB Local, or with -hold

@@ -652,8 +652,8 @@ func TestServeTakesItsRoutesFromTheTemplate(t *testing.T) {
 				if !strings.Contains(s.readyLine, "(3 routes, timeout 7s, 256 MB)") {
 					t.Errorf("ready line %q", s.readyLine)
 				}
-				if runner == underRIE && !strings.Contains(s.readyLine, "pool of up to 2 execution environments") {
-					t.Errorf("ready line %q does not take the pool's limit from ReservedConcurrentExecutions", s.readyLine)
+				if runner == underRIE && !strings.Contains(s.readyLine, "pool of up to 2 execution environments (beyond them a request is throttled at once)") {
+					t.Errorf("ready line %q does not take the pool's limit from ReservedConcurrentExecutions, throttling beyond it at once as Lambda does", s.readyLine)
 				}
 			})
 			t.Run("the added route reaches the function, which answers problem+json", func(t *testing.T) {
@@ -678,5 +678,38 @@ func TestServeTakesItsRoutesFromTheTemplate(t *testing.T) {
 				}
 			})
 		})
+	}
+}
+
+// TestServeThrottlesBeyondThePoolsLimit: with every environment busy and no
+// queue wait, a request is throttled as Lambda throttles a function at its
+// concurrency limit, and answered as API Gateway answers for one (500, its
+// internal error body); the request holding the environment is unaffected.
+func TestServeThrottlesBeyondThePoolsLimit(t *testing.T) {
+	t.Parallel()
+	s := startServe(t, underRIE, "-max-environments=1", "-queue-wait=0", "-hold=2s")
+	if !strings.Contains(s.readyLine, "pool of up to 1 execution environments (beyond them a request is throttled at once)") {
+		t.Errorf("ready line %q does not say what happens beyond the limit", s.readyLine)
+	}
+	key := "throttle-" + s.suffix
+	first := make(chan response, 1)
+	go func() { first <- s.do(t, "POST", "/orders", key, orderstest.JSON) }()
+	// The first create holds the only environment once its key is taken.
+	waitForRecord(t, s.client, s.idemTable, idem.RecordID(scopeOf("alice"), key))
+	r := s.do(t, "POST", "/orders", key+"-other", orderstest.JSON)
+	if r.status != http.StatusInternalServerError || strings.TrimSpace(string(r.body)) != `{"message":"Internal Server Error"}` {
+		t.Errorf("the request beyond the limit: %d %s, want 500 {\"message\":\"Internal Server Error\"}", r.status, r.body)
+	}
+	if f := <-first; f.status != http.StatusCreated {
+		t.Errorf("the request holding the environment: %d %s, want 201", f.status, f.body)
+	}
+	var refused int
+	for _, rec := range s.stdout.records("invocation refused") {
+		if rec["error_code"] == "TooManyRequestsException" {
+			refused++
+		}
+	}
+	if refused != 1 {
+		t.Errorf("%d throttled invocations logged with TooManyRequestsException, want 1:\n%s", refused, s.stdout)
 	}
 }

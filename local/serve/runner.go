@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
@@ -94,16 +95,28 @@ func rieRunner(fn samtemplate.Function, tplPath string, o options, endpoint stri
 	pool, err := rie.NewPool(rie.Options{
 		RIE: emulator, Bootstrap: o.bootstrap,
 		FunctionName: fn.ID, Handler: fn.Handler, Timeout: fn.Timeout, MemoryMB: fn.MemoryMB,
-		Env: env, Max: o.maxEnvs, Logger: logger, Output: os.Stdout,
+		Env: env, Max: o.maxEnvs, QueueWait: *o.queueWait, Logger: logger, Output: os.Stdout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("%w (`make deps` installs the emulator into bin/; `make local` builds the bootstrap)", err)
 	}
 	return &runner{
 		handler:     pool.Handler(),
-		description: fmt.Sprintf("bootstrap %s under the Lambda Runtime Interface Emulator (RIE) in a pool of up to %d execution environments", o.bootstrap, pool.Max()),
+		description: fmt.Sprintf("bootstrap %s under the Lambda Runtime Interface Emulator (RIE) in a pool of up to %d execution environments (%s)", o.bootstrap, pool.Max(), queueing(*o.queueWait)),
 		close:       func() { _ = pool.Close() },
 	}, nil
+}
+
+// queueing describes for the ready line what becomes of a request that finds
+// every environment busy, given rie.Options.QueueWait.
+func queueing(wait time.Duration) string {
+	switch {
+	case wait < 0:
+		return "beyond them a request is throttled at once"
+	case wait == 0:
+		return "beyond them a request waits up to the function timeout, then is throttled"
+	}
+	return fmt.Sprintf("beyond them a request waits up to %s, then is throttled", wait)
 }
 
 // inProcessRunner calls the handler the bootstrap registers, in this
