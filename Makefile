@@ -91,9 +91,13 @@ lint-template:
 
 # Signed with the key pair make local checks tokens against
 # (.local/jwt-signing-key.pem, made on first use; LOCAL_JWT_KEY overrides).
+# SUB and SCOPES reach the command through the environment, unexpanded
+# ($(value)), so any name works: quotes, spaces, "$" and backquotes included.
 SCOPES ?= orders/create orders/read
+token: export TOKEN_SUB = $(value SUB)
+token: export TOKEN_SCOPES = $(value SCOPES)
 token:
-	@$(GO) run ./local/token -sub '$(SUB)' -scopes '$(SCOPES)'
+	@$(GO) run ./local/token -sub "$$TOKEN_SUB" -scopes "$$TOKEN_SCOPES"
 
 # The Powertools peer that make bench measures against (bench/powertools):
 # installed here only, never by make test or CI.

@@ -276,16 +276,32 @@ func TestBootstrap(t *testing.T) {
 			t.Fatalf("caller b got caller a's order: %s / %s (replayed %q)", a.Body, b.Body, header(b, "Idempotent-Replayed"))
 		}
 	})
+	// An assumed role as API Gateway's IAM authorizer reports it: the ARN
+	// names the role and session, userId is the role's unique id and the
+	// session.
+	roleSession := func(roleID, name string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
+		return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			AccountID: "123456789012", UserARN: "arn:aws:sts::123456789012:assumed-role/OrderWriter/" + name, UserID: roleID + ":" + name}}
+	}
 	t.Run("two sessions of one assumed role are one caller: the retry after a restart replays", func(t *testing.T) {
 		k := "role-" + suffix
-		session := func(name string) *events.APIGatewayV2HTTPRequestContextAuthorizerDescription {
-			return &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{IAM: &events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
-				AccountID: "123456789012", UserARN: "arn:aws:sts::123456789012:assumed-role/OrderWriter/" + name, UserID: "AROAEXAMPLE:" + name}}
-		}
-		first := createAs(t, session("aws-go-sdk-1764680000000000001"), k)
-		retry := createAs(t, session("aws-go-sdk-1764680000999999999"), k)
+		first := createAs(t, roleSession("AROAORDERWRITER1", "aws-go-sdk-1764680000000000001"), k)
+		retry := createAs(t, roleSession("AROAORDERWRITER1", "aws-go-sdk-1764680000999999999"), k)
 		if orderOf(t, retry) != orderOf(t, first) || header(retry, "Idempotent-Replayed") != "true" {
 			t.Fatalf("the restarted client's retry made another order: %s / %s", first.Body, retry.Body)
+		}
+	})
+	t.Run("a role deleted and recreated under the same name is another caller: it neither replays nor reads the old role's order", func(t *testing.T) {
+		k := "recreated-role-" + suffix
+		old := createAs(t, roleSession("AROAORDERWRITER1", "s"), k)
+		recreated := createAs(t, roleSession("AROAORDERWRITER2", "s"), k)
+		if orderOf(t, recreated) == orderOf(t, old) || header(recreated, "Idempotent-Replayed") != "" {
+			t.Fatalf("the recreated role got the old role's order: %s / %s", old.Body, recreated.Body)
+		}
+		id := orderOf(t, old)
+		r := invoke(t, eventAs(roleSession("AROAORDERWRITER2", "s"), "GET", "/orders/"+id, "GET /orders/{order_id}", nil, "", map[string]string{"order_id": id}))
+		if r.StatusCode != http.StatusNotFound {
+			t.Fatalf("the recreated role's GET of the old role's order: %d %s", r.StatusCode, r.Body)
 		}
 	})
 

@@ -1,8 +1,10 @@
 package deploytest_test
 
 import (
+	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -63,8 +65,10 @@ func TestTemplateAuthParametersAndConditions(t *testing.T) {
 		}
 	})
 	t.Run("with no parameters no issuer of one's own is set, so the stack makes its user pool", func(t *testing.T) {
-		if p("JwtIssuer", "Default") != "" || p("JwtAudience", "Default") != "" {
-			t.Errorf("JwtIssuer default %v, JwtAudience default %v, want both empty", p("JwtIssuer", "Default"), p("JwtAudience", "Default"))
+		for _, name := range []string{"JwtIssuer", "JwtAudience", "AdditionalAudiences"} {
+			if p(name, "Default") != "" {
+				t.Errorf("%s default %v, want empty", name, p(name, "Default"))
+			}
 		}
 	})
 	t.Run("the function's AUTH_MODE is the AuthMode parameter", func(t *testing.T) {
@@ -156,8 +160,6 @@ func TestTemplateRoutesRequireTheAppsScopes(t *testing.T) {
 			{"identity source", path(authz, "identitySource"), "$request.header.Authorization"},
 			{"issuer", path(authz, "jwtConfiguration", "issuer"), map[string]any{"Fn::If": []any{poolCondition,
 				map[string]any{"Fn::Sub": "https://${UserPool.ProviderURL}"}, ref("JwtIssuer")}}},
-			{"audience", path(authz, "jwtConfiguration", "audience"), map[string]any{"Fn::If": []any{poolCondition,
-				[]any{ref("OrdersClient")}, map[string]any{"Fn::Split": []any{",", ref("JwtAudience")}}}}},
 		}
 		for _, c := range checks {
 			if !reflect.DeepEqual(c.got, c.want) {
@@ -189,11 +191,6 @@ func TestTemplateCognitoIssuesTheScopesTheRoutesRequire(t *testing.T) {
 	t.Run("the pool admits no self-service users", func(t *testing.T) {
 		if path(pool, "AdminCreateUserConfig", "AllowAdminCreateUserOnly") != true {
 			t.Error("AllowAdminCreateUserOnly is not true")
-		}
-	})
-	t.Run("the pool is retained: its issuer is part of every order's owner", func(t *testing.T) {
-		if path(tpl.resources["UserPool"], "DeletionPolicy") != "Retain" || path(tpl.resources["UserPool"], "UpdateReplacePolicy") != "Retain" {
-			t.Error("UserPool is not retained on delete and replace")
 		}
 	})
 	t.Run("domain, resource server and client belong to the pool", func(t *testing.T) {
@@ -271,4 +268,242 @@ func TestOpenAPIAsksForTheScopesTheRoutesRequire(t *testing.T) {
 	if !reflect.DeepEqual(declared, allScopes()) {
 		t.Errorf("api/openapi.yaml declares scopes %v, want %v", declared, allScopes())
 	}
+}
+
+// jwtAuthorizer returns the JWT authorizer's configuration in the API's
+// definition as deployed by st.
+func jwtAuthorizer(t *testing.T, st stack) map[string]any {
+	t.Helper()
+	_, api := st.tpl.resource(t, apiID)
+	body, _ := st.eval(t, api["DefinitionBody"]).(map[string]any)
+	cfg, _ := path(body, "components", "securitySchemes", schemeName, "x-amazon-apigateway-authorizer", "jwtConfiguration").(map[string]any)
+	if cfg == nil {
+		t.Fatalf("no JWT authorizer in the API deployed with %v", st.params)
+	}
+	return cfg
+}
+
+func TestTemplateAudiencesAdmitEveryCaller(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	const idp = "https://idp.example/"
+	cases := []struct {
+		name     string
+		params   map[string]string
+		issuer   string
+		audience []string
+	}{
+		{"with no parameters the API trusts the stack's pool and its one client", nil,
+			"https://<UserPool.ProviderURL>", []string{"<ref:OrdersClient>"}},
+		{"AdditionalAudiences admits more app clients of the stack's pool", map[string]string{"AdditionalAudiences": "3q1second,7x9third"},
+			"https://<UserPool.ProviderURL>", []string{"<ref:OrdersClient>", "3q1second", "7x9third"}},
+		{"an issuer of one's own is trusted for exactly JwtAudience", map[string]string{"JwtIssuer": idp, "JwtAudience": "api,batch"},
+			idp, []string{"api", "batch"}},
+		{"AdditionalAudiences adds to JwtAudience", map[string]string{"JwtIssuer": idp, "JwtAudience": "api", "AdditionalAudiences": "batch"},
+			idp, []string{"api", "batch"}},
+	}
+	outputs, _ := tpl.root["Outputs"].(map[string]any)
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			st := deployed(tpl, testStackID, c.params)
+			if v := st.ruleViolations(t); len(v) != 0 {
+				t.Fatalf("CloudFormation would refuse %v: %v", c.params, v)
+			}
+			cfg := jwtAuthorizer(t, st)
+			if got := cfg["issuer"]; got != c.issuer {
+				t.Errorf("issuer %v, want %v", got, c.issuer)
+			}
+			got := strs(cfg["audience"])
+			if !reflect.DeepEqual(got, c.audience) {
+				t.Errorf("audience %q, want %q", got, c.audience)
+			}
+			// What a later stack passes as JwtIssuer and JwtAudience to keep
+			// these callers: exactly what this one trusts.
+			if out := st.eval(t, path(outputs, "JwtAudience", "Value")); out != strings.Join(c.audience, ",") {
+				t.Errorf("output JwtAudience %q, want %q", out, strings.Join(c.audience, ","))
+			}
+			if out := st.eval(t, path(outputs, "JwtIssuer", "Value")); out != c.issuer {
+				t.Errorf("output JwtIssuer %q, want %q", out, c.issuer)
+			}
+		})
+	}
+	t.Run("a later stack given this stack's JwtIssuer and JwtAudience outputs trusts the same callers", func(t *testing.T) {
+		old := deployed(tpl, testStackID, map[string]string{"AdditionalAudiences": "3q1second"})
+		params := map[string]string{
+			"JwtIssuer":   "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Old",
+			"JwtAudience": strings.ReplaceAll(old.eval(t, path(outputs, "JwtAudience", "Value")).(string), "<ref:OrdersClient>", "3q1first"),
+		}
+		adopter := deployed(tpl, testStackID, params)
+		if v := adopter.ruleViolations(t); len(v) != 0 {
+			t.Fatalf("CloudFormation would refuse %v: %v", params, v)
+		}
+		if adopter.condition(t, poolCondition) {
+			t.Error("the adopting stack makes a pool of its own")
+		}
+		if got := strs(jwtAuthorizer(t, adopter)["audience"]); !reflect.DeepEqual(got, []string{"3q1first", "3q1second"}) {
+			t.Errorf("audience %q", got)
+		}
+	})
+}
+
+func TestTemplateRulesRefuseAmbiguousAuthParameters(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	const idp = "https://idp.example/"
+	cases := []struct {
+		name   string
+		params map[string]string
+		refuse bool
+	}{
+		{"no parameters", nil, false},
+		{"more clients of the stack's pool", map[string]string{"AdditionalAudiences": "c2"}, false},
+		{"an issuer with its audience", map[string]string{"JwtIssuer": idp, "JwtAudience": "a"}, false},
+		{"an issuer without an audience", map[string]string{"JwtIssuer": idp}, true},
+		{"an issuer with only AdditionalAudiences", map[string]string{"JwtIssuer": idp, "AdditionalAudiences": "a"}, true},
+		{"JwtAudience for the stack's pool (AdditionalAudiences is for that)", map[string]string{"JwtAudience": "a"}, true},
+		{"an open API with an issuer", map[string]string{"AuthMode": app.AuthNone, "JwtIssuer": idp, "JwtAudience": "a"}, true},
+		{"an open API with more audiences", map[string]string{"AuthMode": app.AuthNone, "AdditionalAudiences": "a"}, true},
+		{"an open API", map[string]string{"AuthMode": app.AuthNone}, false},
+	}
+	for _, c := range cases {
+		verb := "is deployed"
+		if c.refuse {
+			verb = "is refused"
+		}
+		t.Run(c.name+" "+verb, func(t *testing.T) {
+			v := deployed(tpl, testStackID, c.params).ruleViolations(t)
+			if (len(v) != 0) != c.refuse {
+				t.Errorf("%v: violations %v", c.params, v)
+			}
+		})
+	}
+}
+
+func TestTemplateAudienceListsAreSplitExactly(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	for _, name := range []string{"JwtAudience", "AdditionalAudiences"} {
+		pattern, _ := path(tpl.parameters, name, "AllowedPattern").(string)
+		re, err := regexp.Compile(pattern)
+		if pattern == "" || err != nil {
+			t.Fatalf("%s AllowedPattern %q: %v", name, pattern, err)
+		}
+		for _, v := range []string{"", "3q1client", "a,b", "https://api.example.com/,batch"} {
+			t.Run(name+"="+v+" is accepted", func(t *testing.T) {
+				if !re.MatchString(v) {
+					t.Errorf("%q refused", v)
+				}
+			})
+		}
+		// Each of these would split into an audience no token carries
+		// (" b", "") instead of being refused at deploy time.
+		for _, v := range []string{"a, b", " a", "a ", "a,", ",a", "a,,b", ","} {
+			t.Run(name+"="+v+" is refused", func(t *testing.T) {
+				if re.MatchString(v) {
+					t.Errorf("%q accepted", v)
+				}
+			})
+		}
+	}
+}
+
+// callerResources are what an order's owner depends on when the stack makes
+// its own pool: the issuer (pool), the caller (client), the scopes it is
+// granted (resource server) and where it gets its tokens (domain).
+var callerResources = []string{"UserPool", "UserPoolDomain", "OrdersResourceServer", "OrdersClient"}
+
+func TestTemplateIdentityProviderOutlivesTheStack(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	for _, id := range callerResources {
+		t.Run(id+" is retained on delete and on replacement, as the orders table is", func(t *testing.T) {
+			r := tpl.resources[id]
+			if path(r, "DeletionPolicy") != "Retain" || path(r, "UpdateReplacePolicy") != "Retain" {
+				t.Errorf("DeletionPolicy %v, UpdateReplacePolicy %v", path(r, "DeletionPolicy"), path(r, "UpdateReplacePolicy"))
+			}
+		})
+	}
+	t.Run("the orders table is retained too", func(t *testing.T) {
+		r := tpl.resources["OrdersTable"]
+		if path(r, "DeletionPolicy") != "Retain" || path(r, "UpdateReplacePolicy") != "Retain" {
+			t.Error("OrdersTable is not retained")
+		}
+	})
+
+	_, domain := tpl.resource(t, "UserPoolDomain")
+	// Cognito's rules for a prefix domain: lower-case letters, digits and
+	// hyphens, not starting or ending with a hyphen, at most 63 characters,
+	// and none of the reserved words.
+	valid := regexp.MustCompile(`^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$`)
+	reserved := regexp.MustCompile(`aws|amazon|cognito`)
+	stackIDs := []string{
+		testStackID,
+		"arn:aws:cloudformation:eu-west-1:123456789012:stack/orderservice-prod/9f1e2d3c-1a2b-11ef-8c4d-0a1b2c3d4e5f",
+		"arn:aws-cn:cloudformation:cn-north-1:123456789012:stack/x/0a0b0c0d-1a2b-11ef-8c4d-0a1b2c3d4e5f",
+	}
+	t.Run("the domain prefix is valid for Cognito for every Stage and publishes no account id", func(t *testing.T) {
+		for _, stage := range []string{"dev", "aws-test", "amazon", "cognito-x"} {
+			for _, id := range stackIDs {
+				prefix, _ := deployed(tpl, id, map[string]string{"Stage": stage}).eval(t, domain["Domain"]).(string)
+				if !valid.MatchString(prefix) || reserved.MatchString(prefix) || strings.Contains(prefix, "123456789012") {
+					t.Errorf("Stage %s, stack %s: domain prefix %q", stage, id, prefix)
+				}
+			}
+		}
+	})
+	t.Run("every stack gets a prefix of its own, so a retained domain never blocks the next stack", func(t *testing.T) {
+		seen := map[string]string{}
+		for _, id := range stackIDs {
+			prefix := deployed(tpl, id, nil).eval(t, domain["Domain"]).(string)
+			if other, dup := seen[prefix]; dup {
+				t.Errorf("stacks %s and %s share the domain prefix %q", other, id, prefix)
+			}
+			seen[prefix] = id
+		}
+	})
+	t.Run("the token URL output is that domain's token endpoint", func(t *testing.T) {
+		st := deployed(tpl, testStackID, nil)
+		got := st.eval(t, path(tpl.root, "Outputs", "TokenUrl", "Value"))
+		if got != "https://<ref:UserPoolDomain>.auth.us-east-1.amazoncognito.com/oauth2/token" {
+			t.Errorf("TokenUrl = %v", got)
+		}
+	})
+}
+
+// TestREADMEDocumentsTheStack checks the README's deploy section against
+// the template: every parameter is named, and what it says is retained is.
+func TestREADMEDocumentsTheStack(t *testing.T) {
+	t.Parallel()
+	tpl := loadTemplate(t)
+	b, err := os.ReadFile(filepath.Join(deploytest.RepoRoot(), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	_, deploy, _ := strings.Cut(readme, "\n## Deploy")
+	deploy, _, _ = strings.Cut(deploy, "\n## ")
+	for name := range tpl.parameters {
+		t.Run("the deploy section names the parameter "+name, func(t *testing.T) {
+			if !strings.Contains(deploy, "`"+name) {
+				t.Errorf("README's Deploy section does not mention `%s`", name)
+			}
+		})
+	}
+	t.Run("the deploy section says the pool, its domain, resource server and client are retained", func(t *testing.T) {
+		m := regexp.MustCompile(`(?s)\*\*Retained\*\*(.*?)\n\n`).FindStringSubmatch(deploy)
+		if m == nil {
+			t.Fatal("no **Retained** paragraph in the Deploy section")
+		}
+		retained := strings.Join(strings.Fields(m[1]), " ")
+		for _, phrase := range []string{"orders table", "user pool", "domain", "resource server", "app client"} {
+			if !strings.Contains(retained, phrase) {
+				t.Errorf("the **Retained** paragraph does not list the %s", phrase)
+			}
+		}
+		for _, id := range append([]string{"OrdersTable"}, callerResources...) {
+			if path(tpl.resources[id], "DeletionPolicy") != "Retain" {
+				t.Errorf("README says %s is retained; the template does not retain it", id)
+			}
+		}
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parcelhq/orderservice/internal/deploytest"
 	"github.com/parcelhq/orderservice/local/jwtauth"
 )
 
@@ -68,4 +69,35 @@ func TestTokenIsAcceptedByTheLocalGateway(t *testing.T) {
 			t.Fatalf("err %v, stdout %q", err, out)
 		}
 	})
+}
+
+// TestMakeTokenPassesAnyName runs `make -s token` itself: the Makefile hands
+// SUB and SCOPES to the command unchanged, whatever shell metacharacters
+// they hold.
+func TestMakeTokenPassesAnyName(t *testing.T) {
+	t.Parallel()
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("no make on PATH")
+	}
+	keyFile := filepath.Join(t.TempDir(), "key.pem")
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	for _, sub := range []string{"o'brien", `a "quoted" name`, "$HOME `id` $(id)"} {
+		t.Run("SUB="+sub+" is the token's subject exactly", func(t *testing.T) {
+			cmd := exec.CommandContext(ctx, "make", "-s", "-C", deploytest.RepoRoot(), "token", "SUB="+sub, "SCOPES=orders/read")
+			cmd.Env = append(os.Environ(), jwtauth.KeyFileEnv+"="+keyFile)
+			out, err := cmd.Output()
+			if err != nil {
+				t.Fatalf("make token: %v", err)
+			}
+			key, err := jwtauth.LoadOrCreateKey(keyFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			jwt, d := jwtauth.LocalVerifier(key).Verify("Bearer "+strings.TrimSpace(string(out)), []string{"orders/read"})
+			if d != nil || jwt.Claims["sub"] != sub || strings.Join(jwt.Scopes, " ") != "orders/read" {
+				t.Fatalf("claims %+v, scopes %v, denial %+v; want sub %q", jwt.Claims, jwt.Scopes, d, sub)
+			}
+		})
+	}
 }

@@ -30,12 +30,17 @@ var ErrNoPrincipal = errors.New("idemhttp: the authorizer context names no calle
 //	JWT            | "jwt:" + iss + "|" + sub                | a user, or a client-credentials token whose
 //	               |                                         | sub is its client (Cognito, RFC 9068)
 //	JWT, no sub    | "jwt-client:" + iss + "|" + client_id   | client-credentials tokens without sub
-//	IAM, assumed   | "iam:" + the assumed-role ARN without   | every session of one role is one caller: the
-//	role           | its session name                        | session name changes when a client restarts
+//	IAM, assumed   | "iam:" + the role's unique id: userId's | every session of one role is one caller (the
+//	role           | part before ":" (AROA...)               | session name changes when a client restarts);
+//	               |                                         | a role deleted and recreated under its name
+//	               |                                         | is another caller
 //	IAM, Cognito   | "cognito:" + identity pool id + "|" +   | the pool's role is shared by all its users
 //	identity pool  | identity id                             |
-//	IAM, other     | "iam:" + the caller's ARN               | IAM users, root, federated users
-//	Lambda         | "lambda:" + principalId as a string     | or "sub" when there is no principalId; a
+//	IAM user       | "iam:" + the user's unique id (AIDA...) | likewise: a recreated user is another caller,
+//	               |                                         | a renamed one the same
+//	IAM, other     | "iam:" + the caller's ARN               | the account root, federated users
+//	Lambda         | "lambda:" + principalId as a string     | from the authorizer's response context, or
+//	               |                                         | its "sub" when there is no principalId; a
 //	               |                                         | number is its exact decimal text
 //	none, mTLS     | "mtls:" + issuer DN + "|" + serial      | a custom domain with mutual TLS
 //	none           | "" (anonymous)                          | one scope shared by every anonymous caller
@@ -51,10 +56,21 @@ var ErrNoPrincipal = errors.New("idemhttp: the authorizer context names no calle
 // UseNumber, where ids that differ beyond 2^53 have already become equal),
 // a number with a fraction or exponent, or any other type is
 // ErrNoPrincipal: a caller is refused rather than possibly merged with
-// another.
+// another. The principalId must be a key of the authorizer's response
+// context: API Gateway passes that map to the function as
+// requestContext.authorizer.lambda, while the top-level principalId of an
+// IAM-policy response is not documented to reach the integration (the
+// aws-lambda-go event type has no field for it) and a simple response has
+// none.
+//
+// An assumed role is scoped by its role, never its session: a role used by
+// several people (IAM Identity Center's AWSReservedSSO_* roles, SAML
+// federation into one role) is ONE caller, whose keys and orders all its
+// users share; give people identities of their own (JWT) instead.
 //
 // ErrNoPrincipal is also returned for a JWT without iss, or without both
-// sub and client_id; an IAM caller without a usable ARN; a Lambda context
+// sub and client_id; an IAM caller without a usable ARN, an assumed role or
+// IAM user without its unique id (userId, else callerId); a Lambda context
 // without principalId and sub. A request without an authorizer and without
 // a client certificate (no API Gateway context, as in tests, or a route
 // without an authorizer) gets "" and no error.
@@ -93,11 +109,17 @@ func jwtScope(claims map[string]string) (string, error) {
 	return "", fmt.Errorf("%w: the JWT has neither a sub nor a client_id claim", ErrNoPrincipal)
 }
 
-// assumedRole matches an STS assumed-role ARN; group 1 is the ARN up to and
-// including the role name, group 2 the session name. Role names cannot
-// contain "/" (and the ARN carries no role path), so the first "/" after
-// the role name starts the session.
-var assumedRole = regexp.MustCompile(`^(arn:[a-z0-9-]+:sts::[0-9]{12}:assumed-role/[^/]+)/(.+)$`)
+// roleID and userID match the principal identifiers API Gateway reports
+// in userId (and callerId) for an assumed role, "AROA<id>:<session>", and
+// for an IAM user, "AIDA<id>". IAM never reuses a unique id: a role or user
+// deleted and created again under the same name gets a new one.
+var (
+	roleID = regexp.MustCompile(`^(AROA[0-9A-Z]+)(:.*)?$`)
+	userID = regexp.MustCompile(`^AIDA[0-9A-Z]+$`)
+)
+
+// iamUserARN matches an IAM user's ARN (any path).
+var iamUserARN = regexp.MustCompile(`^arn:[a-z0-9-]+:iam::[0-9]{12}:user/`)
 
 func iamScope(iam *events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription) (string, error) {
 	if id := iam.CognitoIdentity.IdentityID; id != "" {
@@ -107,12 +129,22 @@ func iamScope(iam *events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription
 	if arn == "" {
 		return "", fmt.Errorf("%w: the IAM caller has no ARN", ErrNoPrincipal)
 	}
-	if strings.Contains(arn, ":assumed-role/") {
-		m := assumedRole.FindStringSubmatch(arn)
+	principal := iam.UserID
+	if principal == "" {
+		principal = iam.CallerID
+	}
+	switch {
+	case strings.Contains(arn, ":assumed-role/"):
+		m := roleID.FindStringSubmatch(principal)
 		if m == nil {
-			return "", fmt.Errorf("%w: the IAM caller's assumed-role ARN %q has no role and session", ErrNoPrincipal, arn)
+			return "", fmt.Errorf("%w: the assumed-role caller %q has no role id (userId %q)", ErrNoPrincipal, arn, principal)
 		}
 		return "iam:" + m[1], nil
+	case iamUserARN.MatchString(arn):
+		if !userID.MatchString(principal) {
+			return "", fmt.Errorf("%w: the IAM user %q has no user id (userId %q)", ErrNoPrincipal, arn, principal)
+		}
+		return "iam:" + principal, nil
 	}
 	return "iam:" + arn, nil
 }

@@ -68,14 +68,22 @@ func TestAPIGatewayV2Scope(t *testing.T) {
 			"iss": "https://id.example/", "sub": "user-7", "client_id": "web-app"}), "jwt:https://id.example/|user-7"},
 		{"a client-credentials JWT without sub is scoped by its client_id", jwt(map[string]string{
 			"iss": "https://id.example/", "client_id": "batch-importer"}), "jwt-client:https://id.example/|batch-importer"},
-		{"an assumed-role caller is scoped by the role, not the session", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
-			UserARN: "arn:aws:sts::123456789012:assumed-role/Shop/session-1", AccountID: "123456789012", UserID: "AROAEXAMPLE:session-1"}),
-			"iam:arn:aws:sts::123456789012:assumed-role/Shop"},
-		{"an assumed-role session name with slashes is still only the session", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
-			UserARN: "arn:aws-cn:sts::123456789012:assumed-role/Shop/ecs/task/42"}), "iam:arn:aws-cn:sts::123456789012:assumed-role/Shop"},
-		{"an IAM user is scoped by its ARN", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
-			UserARN: "arn:aws:iam::123456789012:user/ci", AccountID: "123456789012", UserID: "AIDAEXAMPLE"}),
-			"iam:arn:aws:iam::123456789012:user/ci"},
+		{"an assumed-role caller is scoped by the role's unique id, not the session", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:sts::123456789012:assumed-role/Shop/session-1", AccountID: "123456789012", UserID: "AROAEXAMPLE1:session-1"}),
+			"iam:AROAEXAMPLE1"},
+		{"an assumed-role session name with slashes and colons is still only the session", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws-cn:sts::123456789012:assumed-role/Shop/ecs/task:42", UserID: "AROAEXAMPLE1:ecs/task:42"}), "iam:AROAEXAMPLE1"},
+		{"an assumed role without userId is scoped by the role id in callerId", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:sts::123456789012:assumed-role/Shop/s", CallerID: "AROAEXAMPLE1:s"}), "iam:AROAEXAMPLE1"},
+		{"an IAM user is scoped by its unique id", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:iam::123456789012:user/ci", AccountID: "123456789012", UserID: "AIDAEXAMPLE1"}),
+			"iam:AIDAEXAMPLE1"},
+		{"the account root is scoped by its ARN", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:iam::123456789012:root", AccountID: "123456789012", UserID: "123456789012"}),
+			"iam:arn:aws:iam::123456789012:root"},
+		{"a federated user is scoped by its ARN", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:sts::123456789012:federated-user/ann", AccountID: "123456789012", UserID: "123456789012:ann"}),
+			"iam:arn:aws:sts::123456789012:federated-user/ann"},
 		{"a Cognito identity is scoped by identity, not by the shared role", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
 			UserARN:         "arn:aws:sts::123456789012:assumed-role/Cognito_Auth/CognitoIdentityCredentials",
 			CognitoIdentity: events.APIGatewayV2HTTPRequestContextAuthorizerCognitoIdentity{IdentityPoolID: "us-east-1:pool", IdentityID: "us-east-1:id-7"}}),
@@ -106,7 +114,12 @@ func TestAPIGatewayV2Scope(t *testing.T) {
 		{"a JWT with neither sub nor client_id", jwt(map[string]string{"iss": "https://id.example/", "client_id": ""})},
 		{"an IAM caller without any identity", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{})},
 		{"an IAM caller with only account and user id", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{AccountID: "123456789012", UserID: "AIDAEXAMPLE"})},
-		{"an assumed-role ARN without a session", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: "arn:aws:sts::123456789012:assumed-role/Shop"})},
+		{"an assumed role without its role id", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: "arn:aws:sts::123456789012:assumed-role/Shop/s"})},
+		{"an assumed role whose userId is no role id", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:sts::123456789012:assumed-role/Shop/s", UserID: "AIDAEXAMPLE1"})},
+		{"an IAM user without its user id", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{UserARN: "arn:aws:iam::123456789012:user/ci"})},
+		{"an IAM user whose userId is a role id", iam(events.APIGatewayV2HTTPRequestContextAuthorizerIAMDescription{
+			UserARN: "arn:aws:iam::123456789012:user/ci", UserID: "AROAEXAMPLE1:s"})},
 		{"a principalId decoded as float64, which may have lost digits", lambda(map[string]any{"principalId": float64(1234)})},
 		{"a principalId with a fraction", lambda(map[string]any{"principalId": json.Number("12.5")})},
 		{"a principalId in exponent form", lambda(map[string]any{"principalId": json.Number("1e3")})},
@@ -172,15 +185,22 @@ func TestAPIGatewayV2ScopeFromEventJSON(t *testing.T) {
 			}
 		}
 	})
+	iamEvent := func(roleID, session string) string {
+		return `{"version":"2.0","requestContext":{"authorizer":{"iam":{"accountId":"123456789012",` +
+			`"userArn":"arn:aws:sts::123456789012:assumed-role/OrderWriter/` + session + `","userId":"` + roleID + `:` + session + `"}}}}`
+	}
 	t.Run("two sessions of one assumed role are one scope", func(t *testing.T) {
-		iamEvent := func(session string) string {
-			return `{"version":"2.0","requestContext":{"authorizer":{"iam":{"accountId":"123456789012",` +
-				`"userArn":"arn:aws:sts::123456789012:assumed-role/OrderWriter/` + session + `","userId":"AROAEXAMPLE:` + session + `"}}}}`
-		}
-		s1, err1 := scopeThroughAdapter(t, decodeEvent(t, iamEvent("aws-go-sdk-1700000000000000000"), true))
-		s2, err2 := scopeThroughAdapter(t, decodeEvent(t, iamEvent("aws-go-sdk-1700000009999999999"), true))
-		if err1 != nil || err2 != nil || s1 != s2 || s1 != "iam:arn:aws:sts::123456789012:assumed-role/OrderWriter" {
+		s1, err1 := scopeThroughAdapter(t, decodeEvent(t, iamEvent("AROAORDERWRITER1", "aws-go-sdk-1700000000000000000"), true))
+		s2, err2 := scopeThroughAdapter(t, decodeEvent(t, iamEvent("AROAORDERWRITER1", "aws-go-sdk-1700000009999999999"), true))
+		if err1 != nil || err2 != nil || s1 != s2 || s1 != "iam:AROAORDERWRITER1" {
 			t.Fatalf("scopes %q (%v) and %q (%v); want one role scope", s1, err1, s2, err2)
+		}
+	})
+	t.Run("a role deleted and recreated under the same name is another scope", func(t *testing.T) {
+		old, errOld := scopeThroughAdapter(t, decodeEvent(t, iamEvent("AROAORDERWRITER1", "s"), true))
+		recreated, errNew := scopeThroughAdapter(t, decodeEvent(t, iamEvent("AROAORDERWRITER2", "s"), true))
+		if errOld != nil || errNew != nil || old == recreated {
+			t.Fatalf("scopes %q (%v) and %q (%v); want two", old, errOld, recreated, errNew)
 		}
 	})
 }
