@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
 )
 
 // fault is what the fault proxy does to one request on its way to the API.
@@ -111,7 +113,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		panic(http.ErrAbortHandler)
 	}
-	key := r.Header.Get("Idempotency-Key")
+	key, _ := idemhttp.ParseKey(r.Header.Get(idemhttp.HeaderKey)) // "" for a GET
 	tag := r.Method + " " + r.URL.Path
 	if r.Method == http.MethodPost {
 		var o struct {
