@@ -19,7 +19,7 @@ import (
 // ErrNotRetryable with the gateway's status, and creates nothing.
 func TestAuthRefusalsAreNotRetried(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, func(string, int) fault { return pass })
 	reader := newClient(t, p.URL, exactOptions(api.Token(t, "alice", "orders/read")))
 	created, err := newClient(t, p.URL, exactOptions(api.Token(t, "alice"))).Create(callCtx(t), order(t, "readable"))
@@ -102,7 +102,7 @@ func foreignToken(t *testing.T) string {
 // caller is answered with, or can read, the other's.
 func TestTwoCallersWithOneKeyGetTwoOrders(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, faults(dropAnswer)) // alice's first answer is lost
 	alice := newClient(t, p.URL, testOptions(api.Token(t, "alice")))
 	bob := newClient(t, p.URL, testOptions(api.Token(t, "bob")))
@@ -162,7 +162,7 @@ func TestTwoCallersWithOneKeyGetTwoOrders(t *testing.T) {
 // first attempt made.
 func TestTokenIsAskedForEveryAttempt(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, faults(dropAnswer, unavailableBare, cutRequest))
 	var mu sync.Mutex
 	var issued []string

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -30,10 +32,13 @@ const (
 	unavailable fault = "503 Retry-After: 1"             // delay-seconds
 	throttled   fault = "429 Retry-After: HTTP-date +2s" // an HTTP-date
 	lateRequest fault = "deliver the request late"       // hold it until the client gave up, then forward it anyway
+	// After the API answered, an answer that looks whole but is not:
+	truncatedAnswer fault = "end the answer mid-body" // status, headers without Content-Length, half the body, a clean close
 	// Answers that end a call, or a test:
 	unavailableBare fault = "503 without Retry-After"
 	waitTooLong     fault = "503 Retry-After: 120"
 	tooLarge        fault = "500 idempotent-response-too-large"
+	hugeAnswer      fault = "a 502 page over 1 MiB" // never forwarded
 )
 
 // transientFaults are the faults a create must survive.
@@ -41,8 +46,12 @@ var transientFaults = []fault{dropAnswer, cutAnswer, gatewayError, gatewayTimeou
 
 // faultProxy is an HTTP proxy between a client and the API that injects the
 // fault plan names for each attempt, and records what really happened: per
-// Idempotency-Key, how many creates the API executed (201 without
-// Idempotent-Replayed) and which answer was last delivered whole.
+// request, its fault and whether its answer was delivered whole; per
+// Idempotency-Key, how many creates the API was seen to execute (201
+// without Idempotent-Replayed). A request the client gives up on is given
+// up on by the proxy too (its forward is cancelled; the API runs it to
+// completion, as Lambda does), except under lateRequest, which forwards it
+// after the client left.
 type faultProxy struct {
 	URL     string
 	backend string
@@ -61,20 +70,28 @@ type faultProxy struct {
 	// stored answer.
 	inflight map[string]int
 	answered *sync.Cond // on mu, broadcast when an inflight count drops
+	forwards int        // requests forwarded to the API
 }
 
 type attemptLog struct {
 	fault   fault
-	key     string
+	key     string // as the API reads it
 	auth    string
+	stamp   string // the stampHeader the client's transport set
 	arrived time.Time
 	ended   time.Time // when the proxy finished with it
+	// delivered: the API's answer was written to the client whole;
+	// replayed: it said Idempotent-Replayed: true.
+	delivered, replayed bool
 }
 
 type keyLog struct {
-	executions int // answers 201 without Idempotent-Replayed: orders made
-	delivered  bool
-	replayed   bool // of the last answer delivered whole
+	// executions counts the answers 201 without Idempotent-Replayed that
+	// the proxy read: orders made. It can miss one, whose forward was
+	// cancelled, or which the API answered 503 because its commit landed
+	// as the function's deadline hit (and replays later): the table is
+	// the count of orders, this is at most it.
+	executions int
 }
 
 func newFaultProxy(t *testing.T, backend string, plan func(tag string, n int) fault) *faultProxy {
@@ -114,6 +131,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}
 	key, _ := idemhttp.ParseKey(r.Header.Get(idemhttp.HeaderKey)) // "" for a GET
+	stamp := r.Header.Get(stampHeader)
 	tag := r.Method + " " + r.URL.Path
 	if r.Method == http.MethodPost {
 		var o struct {
@@ -127,7 +145,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	n := len(p.tags[tag]) + 1
 	f := p.plan(tag, n)
-	p.tags[tag] = append(p.tags[tag], attemptLog{fault: f, key: key, auth: r.Header.Get("Authorization"), arrived: arrived})
+	p.tags[tag] = append(p.tags[tag], attemptLog{fault: f, key: key, auth: r.Header.Get("Authorization"), stamp: stamp, arrived: arrived})
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -155,17 +173,22 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusInternalServerError)
 		_, _ = io.WriteString(w, `{"type":"https://api.parcelhq.example/problems/idempotent-response-too-large","title":"Response too large to remember","status":500}`)
 		return
+	case hugeAnswer:
+		w.Header().Set("Content-Type", "text/html")
+		w.WriteHeader(http.StatusBadGateway)
+		_, _ = w.Write(bytes.Repeat([]byte("<p>bad gateway</p>\n"), 1<<20/16))
+		return
 	case lateRequest:
 		holdUntilGone(r)
 		p.detached.Add(1)
 		go func() {
 			defer p.detached.Done()
-			p.forward(r, key, body)
+			p.forward(context.WithoutCancel(r.Context()), r, key, body)
 		}()
 		return
 	}
 
-	res, err := p.forward(r, key, body)
+	res, err := p.forward(r.Context(), r, key, body)
 	if err != nil {
 		gateway(w, http.StatusBadGateway, "", `{"message":"Internal Server Error"}`)
 		return
@@ -188,15 +211,38 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case slowAnswer:
 		holdUntilGone(r)
 		panic(http.ErrAbortHandler)
+	case truncatedAnswer:
+		endMidBody(w, res)
+		return
 	}
 	copyHeader(w, res)
 	w.WriteHeader(res.status)
-	if _, err := w.Write(res.body); err == nil && key != "" {
+	if _, err := w.Write(res.body); err == nil {
 		p.mu.Lock()
-		k := p.key(key)
-		k.delivered, k.replayed = true, res.header.Get("Idempotent-Replayed") == "true"
+		p.tags[tag][n-1].delivered = true
+		p.tags[tag][n-1].replayed = res.header.Get("Idempotent-Replayed") == "true"
 		p.mu.Unlock()
 	}
+}
+
+// endMidBody sends res's status and headers with Connection: close instead
+// of a Content-Length, then half its body, and closes the connection
+// cleanly: to the client the answer ends there, as a close-delimited body
+// cut by a proxy does.
+func endMidBody(w http.ResponseWriter, res backendAnswer) {
+	conn, buf, err := w.(http.Hijacker).Hijack()
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	defer conn.Close()
+	h := res.header.Clone()
+	h.Del("Content-Length")
+	h.Set("Connection", "close")
+	fmt.Fprintf(buf, "HTTP/1.1 %d %s\r\n", res.status, http.StatusText(res.status))
+	_ = h.Write(buf)
+	_, _ = buf.WriteString("\r\n")
+	_, _ = buf.Write(res.body[:len(res.body)/2])
+	_ = buf.Flush()
 }
 
 type backendAnswer struct {
@@ -205,11 +251,12 @@ type backendAnswer struct {
 	body   []byte
 }
 
-// forward sends the request to the API, whatever the client does meanwhile,
-// and counts the creates it executed.
-func (p *faultProxy) forward(r *http.Request, key string, body []byte) (backendAnswer, error) {
+// forward sends the request to the API until ctx ends (r's context: until
+// the client gives up on it), and counts the creates it executed.
+func (p *faultProxy) forward(ctx context.Context, r *http.Request, key string, body []byte) (backendAnswer, error) {
 	p.mu.Lock()
 	p.inflight[key]++
+	p.forwards++
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
@@ -217,7 +264,7 @@ func (p *faultProxy) forward(r *http.Request, key string, body []byte) (backendA
 		p.mu.Unlock()
 		p.answered.Broadcast()
 	}()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, p.backend+r.URL.RequestURI(), bytes.NewReader(body))
 	if err != nil {
@@ -248,11 +295,35 @@ func (p *faultProxy) key(k string) *keyLog {
 	return p.keys[k]
 }
 
+// forwarded returns how many requests the proxy has forwarded to the API.
+func (p *faultProxy) forwarded() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.forwards
+}
+
 // attempts returns what the proxy saw of tag's requests.
 func (p *faultProxy) attempts(tag string) []attemptLog {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]attemptLog(nil), p.tags[tag]...)
+}
+
+// consumed returns the request whose answer the client used for the create
+// with key that has just returned: the last one the client sent with key,
+// told apart by its stamp. Only one create with key may have run.
+func (p *faultProxy) consumed(key string) (attemptLog, bool) {
+	stamp := lastStamp(key)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, seen := range p.tags {
+		for _, a := range seen {
+			if a.stamp == stamp && stamp != "" {
+				return a, true
+			}
+		}
+	}
+	return attemptLog{}, false
 }
 
 // keyLog returns what the proxy saw of key, once every late request has
@@ -292,6 +363,48 @@ func gateway(w http.ResponseWriter, status int, retryAfter, body string) {
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, body)
 }
+
+// stampHeader carries a number unique to each request the client sends
+// through stampingTransport, so that the proxy can tell which of its
+// requests' answers the client used (the last one it sent), whatever order
+// they reached the proxy in.
+const stampHeader = "X-Test-Attempt"
+
+var stamps struct {
+	sync.Mutex
+	next int
+	last map[string]string // key -> stamp of the last request sent with it
+}
+
+// stampingTransport is a RoundTripper that stamps every request (see
+// stampHeader) and sends it on a transport of its own.
+type stampingTransport struct{ next http.RoundTripper }
+
+func (s stampingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	key, _ := idemhttp.ParseKey(r.Header.Get(idemhttp.HeaderKey))
+	stamps.Lock()
+	stamps.next++
+	stamp := strconv.Itoa(stamps.next)
+	if key != "" {
+		if stamps.last == nil {
+			stamps.last = map[string]string{}
+		}
+		stamps.last[key] = stamp
+	}
+	stamps.Unlock()
+	r = r.Clone(r.Context()) // a RoundTripper must not change its request
+	r.Header.Set(stampHeader, stamp)
+	return s.next.RoundTrip(r)
+}
+
+func lastStamp(key string) string {
+	stamps.Lock()
+	defer stamps.Unlock()
+	return stamps.last[key]
+}
+
+// stampingClient is the HTTP client of the client tests (testOptions).
+var stampingClient = &http.Client{Transport: stampingTransport{http.DefaultTransport.(*http.Transport).Clone()}}
 
 // newServer serves h on 127.0.0.1 until t ends and returns its URL.
 func newServer(t *testing.T, h http.Handler) string {

@@ -11,12 +11,11 @@ import (
 	"time"
 
 	"github.com/parcelhq/orderservice/client"
-	"github.com/parcelhq/orderservice/internal/apitest"
 )
 
 func TestCreateDoesNotRetryWhatARetryCannotFix(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	plan := map[string]fault{"too-large": tooLarge}
 	p := newFaultProxy(t, api.URL, func(tag string, n int) fault {
 		if f, ok := plan[tag]; ok {
@@ -85,7 +84,7 @@ func TestCreateDoesNotRetryWhatARetryCannotFix(t *testing.T) {
 
 func TestCreateGivesUp(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	plan := map[string]fault{"always-503": unavailableBare, "wait-too-long": waitTooLong, "always-slow": slowAnswer}
 	p := newFaultProxy(t, api.URL, func(tag string, n int) fault { return plan[tag] })
 
@@ -143,7 +142,7 @@ func TestCreateGivesUp(t *testing.T) {
 
 func TestRetryAfterIsHonoured(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, func(tag string, n int) fault {
 		if n == 1 {
 			return fault(tag)
@@ -175,7 +174,7 @@ func TestRetryAfterIsHonoured(t *testing.T) {
 
 func TestGet(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, faults(unavailableBare, dropAnswer, gatewayTimeout))
 	c := newClient(t, api.URL, testOptions(api.Token(t, "alice")))
 	created, err := c.Create(callCtx(t), order(t, "get-me"))
@@ -240,7 +239,7 @@ func TestNewRefusesABadBaseURL(t *testing.T) {
 
 func TestRedirectsAreNotFollowed(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	var posts atomic.Int32
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /orders", func(w http.ResponseWriter, r *http.Request) {
