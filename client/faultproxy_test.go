@@ -42,7 +42,7 @@ const (
 )
 
 // transientFaults are the faults a create must survive.
-var transientFaults = []fault{dropAnswer, cutAnswer, gatewayError, gatewayTimeout, slowAnswer, cutRequest, unavailable, throttled, lateRequest}
+var transientFaults = []fault{dropAnswer, cutAnswer, truncatedAnswer, gatewayError, gatewayTimeout, slowAnswer, cutRequest, unavailable, throttled, lateRequest}
 
 // faultProxy is an HTTP proxy between a client and the API that injects the
 // fault plan names for each attempt, and records what really happened: per
@@ -83,6 +83,9 @@ type attemptLog struct {
 	// delivered: the API's answer was written to the client whole;
 	// replayed: it said Idempotent-Replayed: true.
 	delivered, replayed bool
+	// made: the proxy read the API's 201 without Idempotent-Replayed to
+	// it, whatever it then did with it.
+	made bool
 }
 
 type keyLog struct {
@@ -183,12 +186,12 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.detached.Add(1)
 		go func() {
 			defer p.detached.Done()
-			p.forward(context.WithoutCancel(r.Context()), r, key, body)
+			p.forward(context.WithoutCancel(r.Context()), r, key, body, tag, n)
 		}()
 		return
 	}
 
-	res, err := p.forward(r.Context(), r, key, body)
+	res, err := p.forward(r.Context(), r, key, body, tag, n)
 	if err != nil {
 		gateway(w, http.StatusBadGateway, "", `{"message":"Internal Server Error"}`)
 		return
@@ -251,9 +254,10 @@ type backendAnswer struct {
 	body   []byte
 }
 
-// forward sends the request to the API until ctx ends (r's context: until
-// the client gives up on it), and counts the creates it executed.
-func (p *faultProxy) forward(ctx context.Context, r *http.Request, key string, body []byte) (backendAnswer, error) {
+// forward sends the request, the n-th of tag, to the API until ctx ends
+// (r's context: until the client gives up on it), and counts the creates it
+// executed.
+func (p *faultProxy) forward(ctx context.Context, r *http.Request, key string, body []byte, tag string, n int) (backendAnswer, error) {
 	p.mu.Lock()
 	p.inflight[key]++
 	p.forwards++
@@ -283,6 +287,7 @@ func (p *faultProxy) forward(ctx context.Context, r *http.Request, key string, b
 	if key != "" && res.StatusCode == http.StatusCreated && res.Header.Get("Idempotent-Replayed") != "true" {
 		p.mu.Lock()
 		p.key(key).executions++
+		p.tags[tag][n-1].made = true
 		p.mu.Unlock()
 	}
 	return backendAnswer{status: res.StatusCode, header: res.Header, body: b}, nil
@@ -311,19 +316,24 @@ func (p *faultProxy) attempts(tag string) []attemptLog {
 
 // consumed returns the request whose answer the client used for the create
 // with key that has just returned: the last one the client sent with key,
-// told apart by its stamp. Only one create with key may have run.
-func (p *faultProxy) consumed(key string) (attemptLog, bool) {
+// told apart by its stamp; and whether the proxy saw the API make the order
+// for another request with key. Only one create with key may have run.
+func (p *faultProxy) consumed(key string) (used attemptLog, found, madeByAnother bool) {
 	stamp := lastStamp(key)
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, seen := range p.tags {
 		for _, a := range seen {
-			if a.stamp == stamp && stamp != "" {
-				return a, true
+			switch {
+			case a.key != key:
+			case a.stamp == stamp && stamp != "":
+				used, found = a, true
+			case a.made:
+				madeByAnother = true
 			}
 		}
 	}
-	return attemptLog{}, false
+	return used, found, madeByAnother
 }
 
 // keyLog returns what the proxy saw of key, once every late request has
