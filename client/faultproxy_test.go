@@ -65,9 +65,9 @@ type faultProxy struct {
 	keys     map[string]*keyLog
 	detached sync.WaitGroup
 	// inflight counts, per key, the requests forwarded to the API whose
-	// answer the proxy has not yet counted. An attempt the client gave up
-	// on can still be executing at the API when the retry is replayed its
-	// stored answer.
+	// answer the proxy has not yet counted, and the late requests not yet
+	// forwarded. An attempt the client gave up on can still be executing
+	// at the API when the retry is replayed its stored answer.
 	inflight map[string]int
 	answered *sync.Cond // on mu, broadcast when an inflight count drops
 	forwards int        // requests forwarded to the API
@@ -182,10 +182,15 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(bytes.Repeat([]byte("<p>bad gateway</p>\n"), 1<<20/16))
 		return
 	case lateRequest:
-		holdUntilGone(r)
+		// Counted in flight from now, so that keyLog waits for it; added
+		// to detached while the client still waits, long before the
+		// cleanup's Wait.
+		p.track(key, +1)
 		p.detached.Add(1)
+		holdUntilGone(r)
 		go func() {
 			defer p.detached.Done()
+			defer p.track(key, -1)
 			p.forward(context.WithoutCancel(r.Context()), r, key, body, tag, n)
 		}()
 		return
@@ -258,16 +263,11 @@ type backendAnswer struct {
 // (r's context: until the client gives up on it), and counts the creates it
 // executed.
 func (p *faultProxy) forward(ctx context.Context, r *http.Request, key string, body []byte, tag string, n int) (backendAnswer, error) {
+	p.track(key, +1)
+	defer p.track(key, -1)
 	p.mu.Lock()
-	p.inflight[key]++
 	p.forwards++
 	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.inflight[key]--
-		p.mu.Unlock()
-		p.answered.Broadcast()
-	}()
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, r.Method, p.backend+r.URL.RequestURI(), bytes.NewReader(body))
@@ -336,11 +336,20 @@ func (p *faultProxy) consumed(key string) (used attemptLog, found, madeByAnother
 	return used, found, madeByAnother
 }
 
-// keyLog returns what the proxy saw of key, once every late request has
-// been delivered and every request of key forwarded so far has been
-// answered.
+// track adds delta to the requests of key in flight (see inflight).
+func (p *faultProxy) track(key string, delta int) {
+	p.mu.Lock()
+	p.inflight[key] += delta
+	p.mu.Unlock()
+	if delta < 0 {
+		p.answered.Broadcast()
+	}
+}
+
+// keyLog returns what the proxy saw of key, once every late request of key
+// that has reached the proxy has been delivered and every request of key
+// forwarded so far has been answered.
 func (p *faultProxy) keyLog(key string) keyLog {
-	p.detached.Wait()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for p.inflight[key] > 0 {
