@@ -19,7 +19,7 @@ import (
 // ErrNotRetryable with the gateway's status, and creates nothing.
 func TestAuthRefusalsAreNotRetried(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, func(string, int) fault { return pass })
 	reader := newClient(t, p.URL, exactOptions(api.Token(t, "alice", "orders/read")))
 	created, err := newClient(t, p.URL, exactOptions(api.Token(t, "alice"))).Create(callCtx(t), order(t, "readable"))
@@ -102,7 +102,7 @@ func foreignToken(t *testing.T) string {
 // caller is answered with, or can read, the other's.
 func TestTwoCallersWithOneKeyGetTwoOrders(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, faults(dropAnswer)) // alice's first answer is lost
 	alice := newClient(t, p.URL, testOptions(api.Token(t, "alice")))
 	bob := newClient(t, p.URL, testOptions(api.Token(t, "bob")))
@@ -112,6 +112,7 @@ func TestTwoCallersWithOneKeyGetTwoOrders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkCreated(t, p, a, "shared") // her retry's answer: the replay
 	b, err := bob.CreateWithKey(callCtx(t), key, order(t, "shared"))
 	if err != nil {
 		t.Fatal(err)
@@ -119,8 +120,8 @@ func TestTwoCallersWithOneKeyGetTwoOrders(t *testing.T) {
 	if a.Order.ID == b.Order.ID {
 		t.Fatalf("alice and bob both got order %s", a.Order.ID)
 	}
-	if !a.Replayed || b.Replayed {
-		t.Errorf("Replayed: alice %v, bob %v; want alice's retry replayed, bob's a new order", a.Replayed, b.Replayed)
+	if b.Replayed {
+		t.Error("bob's create was replayed; want a new order of his own")
 	}
 	var ids []string
 	for id, d := range api.Orders(t) {
@@ -162,7 +163,7 @@ func TestTwoCallersWithOneKeyGetTwoOrders(t *testing.T) {
 // first attempt made.
 func TestTokenIsAskedForEveryAttempt(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	p := newFaultProxy(t, api.URL, faults(dropAnswer, unavailableBare, cutRequest))
 	var mu sync.Mutex
 	var issued []string
@@ -190,9 +191,6 @@ func TestTokenIsAskedForEveryAttempt(t *testing.T) {
 			t.Errorf("attempts %d and %d carried the same token", i, i+1)
 		}
 	}
-	if !got.Replayed {
-		t.Error("the retry with a refreshed token was not replayed the order the first attempt made")
-	}
-	checkCreated(t, p, got, "tokens")
+	checkCreated(t, p, got, "tokens") // the retry with a refreshed token is replayed the order the first attempt made
 	checkTable(t, api, map[string]string{"tokens": got.Order.ID})
 }

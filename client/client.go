@@ -10,8 +10,10 @@ import (
 	"math/rand/v2"
 	"mime"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode"
 )
@@ -38,8 +40,9 @@ type Options struct {
 	HTTPClient *http.Client
 	// Token returns the bearer token for a request; it is called before
 	// every attempt, so a token that expires while a create is retried is
-	// replaced. An error from it ends the call (ErrNotRetryable). Nil sends
-	// no Authorization header. StaticToken wraps a fixed token.
+	// replaced. An error from it ends the call: ErrNotRetryable, or, for a
+	// create whose order an earlier attempt may have made, ErrGaveUp. Nil
+	// sends no Authorization header. StaticToken wraps a fixed token.
 	Token func(context.Context) (string, error)
 	// MaxAttempts bounds the requests one call sends, the first included
 	// (default DefaultMaxAttempts; 1 never retries).
@@ -64,6 +67,17 @@ type Options struct {
 	// retried, before the pause (for logs and progress reports). It must
 	// not block for long.
 	OnRetry func(Retry)
+	// OnAttempt, when set, is called just before each request is sent,
+	// once its token is got (for logs: a create's key is known before
+	// anything is sent). It must not block for long.
+	OnAttempt func(Attempt)
+}
+
+// Attempt describes a request about to be sent.
+type Attempt struct {
+	Op      string // "create order" or "get order"
+	Key     string // the Idempotency-Key (creates only)
+	Attempt int    // from 1
 }
 
 // Retry describes an attempt that failed and is about to be retried.
@@ -72,7 +86,7 @@ type Retry struct {
 	Key     string        // the Idempotency-Key (creates only)
 	Attempt int           // the attempt that failed, from 1
 	Status  int           // its HTTP status; 0 when no answer arrived
-	Err     error         // the failure: an *Error, or a network error or timeout
+	Err     error         // the failure: an *Error, a network error or timeout, or a 2xx that is not an order
 	Wait    time.Duration // the pause before the next attempt
 }
 
@@ -150,13 +164,20 @@ type Created struct {
 
 // Create books the delivery req, exactly once however many attempts it
 // takes: it makes a new key (NewKey) and sends it, with the same body, on
-// every attempt. It retries network errors, timeouts, 408, 409, 425, 429
-// and 5xx (see Options for the backoff), and returns the order when the API
-// answers 201. Otherwise it returns a *CallError whose Key lets the caller
-// resume with CreateWithKey: ErrNotRetryable for an answer a retry cannot
-// change (400 invalid order, 401, 403, 422 ...; nothing was created by it),
-// ErrGaveUp when attempts or the context ran out (the order may or may not
-// exist).
+// every attempt. It retries network errors, timeouts, 408, 409, 425, 429,
+// 5xx and a 2xx that is not an order (see Options for the backoff), and
+// returns the order when the API answers 201. Otherwise it returns a
+// *CallError with the key:
+//
+//   - ErrNotRetryable when an attempt failed in a way a retry cannot
+//     change (400 invalid order, 401, 403, 422, no token, ...) and no
+//     attempt can have made the order: nothing was created; fix the
+//     request and Create it again (a new key).
+//   - ErrGaveUp when the order may or may not exist: attempts or the
+//     context ran out, or an attempt failed in a way a retry cannot change
+//     after an earlier attempt may have made the order (its answer was
+//     lost or cut, it timed out, or it was a 5xx): fix what the error
+//     names if need be, then resume with CreateWithKey and CallError.Key.
 //
 // A process that may die before Create returns loses the key with it; use
 // NewKey and CreateWithKey and store the key first (see the package doc).
@@ -168,9 +189,14 @@ func (c *Client) Create(ctx context.Context, req OrderRequest) (Created, error) 
 // earlier attempts (perhaps in a process that has since died) used key, pass
 // the same key and the same req. The API answers with the stored outcome
 // (Created.Replayed) or runs the request if no attempt ever reached it.
-// A key the API would refuse (CheckKey) is ErrNotRetryable with no request
-// sent; a key used before with a different request is ErrNotRetryable
-// matching ErrKeyReused. Resume within the API's retention (24 hours by
+//
+// The client cannot know whether key was sent before, so a failure a retry
+// cannot change is ErrGaveUp (the order may exist: fix it, and resume with
+// the key again), except for the API's own outcome for the key, which says
+// no order was made with it: a 400 invalid-order bound to the key, or a 422
+// for a key used before with a different request (matching ErrKeyReused);
+// these are ErrNotRetryable, as is a key the API would refuse (CheckKey),
+// with no request sent. Resume within the API's retention (24 hours by
 // default): after it the key is forgotten and the request runs again.
 func (c *Client) CreateWithKey(ctx context.Context, key string, req OrderRequest) (Created, error) {
 	return c.create(ctx, key, false, req)
@@ -185,7 +211,7 @@ func (c *Client) create(ctx context.Context, key string, own bool, req OrderRequ
 	if err != nil {
 		return Created{}, &CallError{Op: op, Key: key, OwnKey: own, Reason: ErrNotRetryable, Err: fmt.Errorf("encode order: %w", err)}
 	}
-	ans, n, cerr := c.call(ctx, op, key, own, func(ctx context.Context) (*http.Request, error) {
+	o, ans, n, cerr := c.call(ctx, op, key, own, func(ctx context.Context) (*http.Request, error) {
 		r, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/orders", bytes.NewReader(body))
 		if err != nil {
 			return nil, err
@@ -201,29 +227,22 @@ func (c *Client) create(ctx context.Context, key string, own bool, req OrderRequ
 	if cerr != nil {
 		return Created{}, cerr
 	}
-	o, err := decodeOrder(ans)
-	if err != nil {
-		return Created{}, &CallError{Op: op, Key: key, OwnKey: own, Attempts: n, Reason: ErrNotRetryable, Err: err}
-	}
 	return Created{Order: o, Replayed: ans.header.Get("Idempotent-Replayed") == "true", Key: key, Attempts: n}, nil
 }
 
 // Get returns the order with id, retrying network errors, timeouts, 429 and
-// 5xx as Create does. An unknown id is ErrNotRetryable matching ErrNotFound.
+// 5xx as Create does, and a 2xx whose body is not an order. An unknown id is
+// ErrNotRetryable matching ErrNotFound.
 func (c *Client) Get(ctx context.Context, id string) (Order, error) {
 	const op = "get order"
 	if id == "" {
 		return Order{}, &CallError{Op: op, Reason: ErrNotRetryable, Err: errors.New("the order id is empty")}
 	}
-	ans, n, cerr := c.call(ctx, op, "", false, func(ctx context.Context) (*http.Request, error) {
+	o, _, _, cerr := c.call(ctx, op, "", false, func(ctx context.Context) (*http.Request, error) {
 		return http.NewRequestWithContext(ctx, http.MethodGet, c.base+"/orders/"+url.PathEscape(id), nil)
 	})
 	if cerr != nil {
 		return Order{}, cerr
-	}
-	o, err := decodeOrder(ans)
-	if err != nil {
-		return Order{}, &CallError{Op: op, Attempts: n, Reason: ErrNotRetryable, Err: err}
 	}
 	return o, nil
 }
@@ -236,9 +255,19 @@ type answer struct {
 }
 
 // call sends the request newReq makes until the policy says succeed or fail,
-// attempts run out or ctx ends. It returns the successful answer and the
-// number of attempts, or a *CallError.
-func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func(context.Context) (*http.Request, error)) (answer, int, *CallError) {
+// attempts run out or ctx ends. It returns the order of the successful
+// answer, the answer and the number of attempts, or a *CallError.
+//
+// A call with a key (a create) keeps track of whether the order may exist:
+// an attempt may have made it when it timed out, failed after it may have
+// been sent, was answered 408, 409, 425, 429 or 5xx, or got a 2xx that is
+// not an order or an answer too large to read; and with the caller's key
+// (own false) an earlier call may have. Once the order may exist, an
+// attempt that fails in a way a retry cannot fix ends the call in ErrGaveUp
+// (the outcome is unknown: resume with the key once that is fixed), unless
+// its answer is the API's outcome for the key itself (keyOutcome), which
+// says no order was made with it.
+func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func(context.Context) (*http.Request, error)) (Order, answer, int, *CallError) {
 	callErr := func(n int, reason, err error) *CallError {
 		return &CallError{Op: op, Key: key, OwnKey: own, Attempts: n, Reason: reason, Err: err}
 	}
@@ -253,64 +282,133 @@ func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func
 		}
 		return e
 	}
-	var last error
+	var (
+		last error
+		// mayExist: the order may exist; firstMaybe is the first attempt
+		// of this call that may have made it (0: none, but the caller's
+		// key may have been used before).
+		mayExist   = key != "" && !own
+		firstMaybe int
+	)
 	for n := 1; ; n++ {
 		if ctx.Err() != nil {
-			return answer{}, n - 1, gaveUp(n-1, last, "the context ended")
+			return Order{}, answer{}, n - 1, gaveUp(n-1, last, "the context ended")
 		}
-		ans, err := c.attempt(ctx, newReq)
-		var verdict verdict
-		var retryAfter time.Duration
+		ans, sent, err := c.attempt(ctx, op, key, n, newReq)
+		var (
+			v          verdict
+			retryAfter time.Duration
+			status     int
+			order      Order
+			ran        bool   // this attempt may have made the order
+			failed     string // how an attempt that cannot succeed failed
+		)
 		switch {
 		case err != nil && ctx.Err() != nil:
-			return answer{}, n, gaveUp(n, last, "the context ended")
+			return Order{}, answer{}, n, gaveUp(n, last, "the context ended")
 		case err != nil:
-			var local localError
-			if errors.As(err, &local) || !retryableTransport(err) {
-				return answer{}, n, callErr(n, ErrNotRetryable, err)
+			last, ran = err, sent
+			var (
+				local localError
+				big   tooLargeError
+			)
+			switch {
+			case errors.As(err, &local):
+				v, failed = fail, "could not be sent"
+			case errors.As(err, &big):
+				v, failed, status = fail, "got an answer too large to read", big.status
+			case !retryableTransport(err):
+				v, failed = fail, "failed in a way a retry cannot fix"
+			default:
+				v = retry
 			}
-			verdict, last = retry, err
 		default:
+			status = ans.status
 			var typ string
 			if ans.status < 200 || ans.status > 299 {
 				apiErr := parseError(ans, c.now())
 				typ, last, retryAfter = apiErr.Type, apiErr, apiErr.RetryAfter
 			}
-			verdict = policy(ans.status, typ)
+			switch v = policy(ans.status, typ); v {
+			case succeed:
+				if order, err = decodeOrder(ans); err != nil {
+					// Perhaps the API's answer, cut short: the order may
+					// exist, and the replay of a retry carries it whole.
+					v, last, ran = retry, err, true
+				}
+			case retry:
+				ran = true
+			case fail:
+				failed = "was refused"
+			}
 		}
-		switch verdict {
+		if key != "" && ran && firstMaybe == 0 {
+			mayExist, firstMaybe = true, n
+		}
+		switch v {
 		case succeed:
-			return ans, n, nil
+			return order, ans, n, nil
 		case fail:
-			return answer{}, n, callErr(n, ErrNotRetryable, last)
+			if mayExist && !keyOutcome(last) {
+				e := gaveUp(n, last, unknownOutcome(n, failed, firstMaybe))
+				e.fixFirst = true
+				return Order{}, answer{}, n, e
+			}
+			return Order{}, answer{}, n, callErr(n, ErrNotRetryable, last)
 		}
 		if n >= c.opts.MaxAttempts {
-			return answer{}, n, gaveUp(n, last, "no attempts left")
+			return Order{}, answer{}, n, gaveUp(n, last, "no attempts left")
 		}
 		if retryAfter > c.opts.MaxRetryAfter {
-			return answer{}, n, gaveUp(n, last, fmt.Sprintf("the server asked to wait %v, longer than %v", retryAfter, c.opts.MaxRetryAfter))
+			return Order{}, answer{}, n, gaveUp(n, last, fmt.Sprintf("the server asked to wait %v, longer than %v", retryAfter, c.opts.MaxRetryAfter))
 		}
 		wait := pause(n, retryAfter, c.opts.BaseDelay, c.opts.MaxDelay, c.rnd)
 		next := c.now().Add(wait)
 		if deadline, ok := ctx.Deadline(); ok && !next.Before(deadline) {
-			return answer{}, n, gaveUp(n, last, fmt.Sprintf("the next attempt, in %v, would start after the context's deadline", wait.Round(time.Millisecond)))
+			return Order{}, answer{}, n, gaveUp(n, last, fmt.Sprintf("the next attempt, in %v, would start after the context's deadline", wait.Round(time.Millisecond)))
 		}
 		if c.opts.OnRetry != nil {
-			r := Retry{Op: op, Key: key, Attempt: n, Err: last, Wait: wait}
-			var apiErr *Error
-			if errors.As(last, &apiErr) {
-				r.Status = apiErr.Status
-			}
-			c.opts.OnRetry(r)
+			c.opts.OnRetry(Retry{Op: op, Key: key, Attempt: n, Status: status, Err: last, Wait: wait})
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return answer{}, n, gaveUp(n, last, "the context ended")
+			return Order{}, answer{}, n, gaveUp(n, last, "the context ended")
 		case <-t.C:
 		}
 	}
+}
+
+// unknownOutcome is CallError.Stopped for attempt n, which failed as failed
+// says, after attempt first of the call (0: an earlier call with the key)
+// may have made the order.
+func unknownOutcome(n int, failed string, first int) string {
+	s := fmt.Sprintf("attempt %d %s", n, failed)
+	switch first {
+	case 0:
+		return s + ", and an earlier use of this key may have made the order"
+	case n:
+		return s + ", and may itself have made the order"
+	}
+	return s + fmt.Sprintf(", and attempt %d may have made the order", first)
+}
+
+// keyOutcome reports whether err is an answer the API gives a create only
+// as the outcome its key is bound to, and so only when no order was made
+// with the key: a replayed answer (a stored 400 invalid-order), a 400
+// invalid-order (which the API stores under the key, or, when another
+// attempt with the key committed first, replaces with that attempt's
+// outcome), or a 422 idempotency-key-reused (the key is bound to a
+// different request). After an earlier attempt that may have made the
+// order, such an answer still means it did not.
+func keyOutcome(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Replayed || errors.Is(e, ErrKeyReused) ||
+		(e.Status == http.StatusBadRequest && e.Type == TypeInvalidOrder)
 }
 
 // localError is a failure before anything was sent (no token).
@@ -318,6 +416,13 @@ type localError struct{ err error }
 
 func (e localError) Error() string { return e.err.Error() }
 func (e localError) Unwrap() error { return e.err }
+
+// tooLargeError is an answer whose body is longer than maxResponseBytes.
+type tooLargeError struct{ status int }
+
+func (e tooLargeError) Error() string {
+	return fmt.Sprintf("the answer (%d %s) is larger than %d bytes", e.status, http.StatusText(e.status), maxResponseBytes)
+}
 
 // timeoutError is an attempt that ran out of Options.AttemptTimeout.
 type timeoutError struct{ d time.Duration }
@@ -327,24 +432,34 @@ func (e timeoutError) Error() string {
 }
 func (e timeoutError) Timeout() bool { return true }
 
-// attempt sends one request and reads its whole answer within the attempt
-// timeout. An error is a transport failure (no complete answer), a
-// timeoutError, or a localError.
-func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*http.Request, error)) (answer, error) {
+// attempt sends one request, attempt n of op, and reads its whole answer
+// within the attempt timeout. An error is a transport failure (no complete
+// answer), a timeoutError, a tooLargeError, or a localError. sent reports,
+// with an error, whether the request may have reached the server: false
+// only when it failed before anything of it could be written (no token, no
+// connection).
+func (c *Client) attempt(ctx context.Context, op, key string, n int, newReq func(context.Context) (*http.Request, error)) (ans answer, sent bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
 	defer cancel()
+	var gotConn atomic.Bool
+	actx = httptrace.WithClientTrace(actx, &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { gotConn.Store(true) },
+	})
 	req, err := newReq(actx)
 	if err != nil {
-		return answer{}, localError{err}
+		return answer{}, false, localError{err}
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("User-Agent", "orderservice-go-client")
 	if c.opts.Token != nil {
 		tok, err := c.opts.Token(ctx)
 		if err != nil {
-			return answer{}, localError{fmt.Errorf("bearer token: %w", err)}
+			return answer{}, false, localError{fmt.Errorf("bearer token: %w", err)}
 		}
 		req.Header.Set("Authorization", "Bearer "+tok)
+	}
+	if c.opts.OnAttempt != nil {
+		c.opts.OnAttempt(Attempt{Op: op, Key: key, Attempt: n})
 	}
 	res, err := c.hc.Do(req)
 	if err == nil {
@@ -352,17 +467,20 @@ func (c *Client) attempt(ctx context.Context, newReq func(context.Context) (*htt
 		body, err = io.ReadAll(io.LimitReader(res.Body, maxResponseBytes+1))
 		res.Body.Close()
 		if err == nil && len(body) > maxResponseBytes {
-			return answer{}, localError{fmt.Errorf("the answer (%d %s) is larger than %d bytes", res.StatusCode, http.StatusText(res.StatusCode), maxResponseBytes)}
+			return answer{}, true, tooLargeError{res.StatusCode}
 		}
 		if err == nil {
-			return answer{status: res.StatusCode, header: res.Header, body: body}, nil
+			return answer{status: res.StatusCode, header: res.Header, body: body}, true, nil
 		}
 		err = fmt.Errorf("reading the answer (%d %s): %w", res.StatusCode, http.StatusText(res.StatusCode), err)
+		sent = true
+	} else {
+		sent = gotConn.Load() || !beforeSending(err)
 	}
 	if ctx.Err() == nil && errors.Is(actx.Err(), context.DeadlineExceeded) {
-		return answer{}, timeoutError{c.opts.AttemptTimeout}
+		return answer{}, sent, timeoutError{c.opts.AttemptTimeout}
 	}
-	return answer{}, err
+	return answer{}, sent, err
 }
 
 // parseError returns the *Error of a non-2xx answer.

@@ -10,19 +10,38 @@ import (
 
 // Sentinels for errors.Is. Every error Create, CreateWithKey and Get return
 // is a *CallError that matches exactly one of ErrNotRetryable and ErrGaveUp.
+// For a create they tell apart the two things a caller must know: whether
+// the order can exist (ErrGaveUp: keep the key, and resume with it) or
+// certainly was not made (ErrNotRetryable: fix the request; a new order
+// needs a new key).
 var (
-	// ErrNotRetryable: the API refused the request in a way that resending
-	// it unchanged cannot fix (400, 401, 403, 404, 413, 415, 422, ...), or
-	// the request could not be made at all (no token, a certificate that
-	// does not verify). For a create, nothing was created by this request:
-	// fix it, and send a corrected order with a new key.
+	// ErrNotRetryable: the request failed in a way that resending it
+	// unchanged cannot fix, and for a create no order was made with its
+	// key: the API refused it (400, 401, 403, 404, 413, 415, 422, ...) or
+	// it could not be made at all (no token, a certificate that does not
+	// verify), and no attempt can have made the order. That is, every
+	// attempt before the failing one got an answer that made nothing, or
+	// never reached the API; and for CreateWithKey, whose key may have been
+	// used before, the failing answer is the API's outcome for the key
+	// itself (400 invalid-order, 422 idempotency-key-reused), which it gives
+	// only when no order was made with the key. Fix the request, and send
+	// a corrected order with a new key (a new Create).
 	ErrNotRetryable = errors.New("not retryable")
-	// ErrGaveUp: every attempt failed in a way that might pass on a retry
-	// (network error, timeout, 409, 425, 429, 5xx) and the client stopped:
-	// attempts ran out, the context ended, or the server asked to wait
-	// longer than the client may. For a create, the order may or may not
-	// exist: retrying later with the same key (CreateWithKey with
-	// CallError.Key) is safe and either creates it or returns it.
+	// ErrGaveUp: for a create, the order may or may not exist, and the
+	// client stopped. Either every attempt failed in a way that might pass
+	// on a retry (network error, timeout, 408, 409, 425, 429, 5xx, a 2xx
+	// that is not an order) and attempts ran out, the context ended, or
+	// the server asked to wait longer than the client may; or an attempt
+	// failed in a way a retry cannot fix (a 401 for a token that expired, a
+	// 403, a failing token source, a certificate that does not verify, an
+	// answer over 1 MiB) after an earlier attempt, or, with CreateWithKey,
+	// an earlier use of the key, may have made the order. Err is the last
+	// failure; fix what it names if need be (CallError.Error says so), then
+	// resume with the same key and request (CreateWithKey with
+	// CallError.Key): that is safe, and returns the order if it was made and
+	// makes it if not. Never send the order under a new key: that could
+	// book it twice. For Get: every attempt failed in a way that might pass
+	// on a retry.
 	ErrGaveUp = errors.New("gave up")
 	// ErrKeyReused: 422 idempotency-key-reused. The key was first used with
 	// a different request; this request was not run. A new order needs a
@@ -167,11 +186,15 @@ type CallError struct {
 	// transport or local error.
 	Err error
 	// Stopped says why the client gave up ("no attempts left", "the
-	// context ended", "the server asked to wait 2m0s, longer than 1m0s");
+	// context ended", "the server asked to wait 2m0s, longer than 1m0s",
+	// "attempt 2 was refused, and attempt 1 may have made the order");
 	// empty for ErrNotRetryable.
 	Stopped string
 
 	ctxErr error
+	// fixFirst: ErrGaveUp because an attempt failed in a way a retry cannot
+	// fix: Err must be fixed before the create is resumed.
+	fixFirst bool
 }
 
 func (e *CallError) Error() string {
@@ -180,33 +203,38 @@ func (e *CallError) Error() string {
 	if e.Key != "" {
 		fmt.Fprintf(&b, " (Idempotency-Key %s)", e.Key)
 	}
-	switch {
-	case errors.Is(e.Err, ErrKeyReused) && e.OwnKey:
-		b.WriteString(": not retryable: the server says the key this client made for this order was first used with a different request, and did not run this one")
-	case errors.Is(e.Err, ErrKeyReused):
-		b.WriteString(": not retryable: the key was already used for a different request, and this one was not run; a new order needs a new key")
-	case e.Reason == ErrNotRetryable && gatewayStatus(e.Err) == http.StatusUnauthorized:
-		b.WriteString(": not retryable: the API did not accept the bearer token (none was sent, or it is invalid or expired); get a new token")
-	case e.Reason == ErrNotRetryable && gatewayStatus(e.Err) == http.StatusForbidden:
-		b.WriteString(": not retryable: the bearer token lacks the scope this request needs")
-		var apiErr *Error
-		if errors.As(e.Err, &apiErr) && apiErr.RequiredScope() != "" {
-			b.WriteString(" (" + apiErr.RequiredScope() + ")")
-		}
-		b.WriteString("; use a token with it")
-	case e.Reason == ErrGaveUp:
+	if e.Reason == ErrGaveUp {
 		plural := "s"
 		if e.Attempts == 1 {
 			plural = ""
 		}
 		fmt.Fprintf(&b, ": gave up after %d attempt%s (%s)", e.Attempts, plural, e.Stopped)
-	default:
+	} else {
 		b.WriteString(": not retryable")
+	}
+	switch status := gatewayStatus(e.Err); {
+	case errors.Is(e.Err, ErrKeyReused) && e.OwnKey:
+		b.WriteString(": the server says the key this client made for this order was first used with a different request, and did not run this one")
+	case errors.Is(e.Err, ErrKeyReused):
+		b.WriteString(": the key was already used for a different request, and this one was not run; a new order needs a new key")
+	case status == http.StatusUnauthorized:
+		b.WriteString(": the API did not accept the bearer token (none was sent, or it is invalid or expired); get a new token")
+	case status == http.StatusForbidden:
+		b.WriteString(": the bearer token lacks the scope this request needs")
+		var apiErr *Error
+		if errors.As(e.Err, &apiErr) && apiErr.RequiredScope() != "" {
+			b.WriteString(" (" + apiErr.RequiredScope() + ")")
+		}
+		b.WriteString("; use a token with it")
 	}
 	if e.Err != nil {
 		b.WriteString(": " + strings.TrimSuffix(e.Err.Error(), "."))
 	}
-	if e.Reason == ErrGaveUp && e.Key != "" {
+	switch {
+	case e.Reason != ErrGaveUp || e.Key == "":
+	case e.fixFirst:
+		b.WriteString("; the order may or may not exist: once that is fixed, resume with the same key, which returns the order if it was made and makes it if not (a new key could book it twice)")
+	default:
 		b.WriteString("; the order may or may not exist: retry with the same key to find out")
 	}
 	return b.String()

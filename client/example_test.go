@@ -36,8 +36,10 @@ func ExampleClient_CreateWithKey() {
 		created, err := c.CreateWithKey(ctx, key, req)
 		switch {
 		case errors.Is(err, client.ErrGaveUp):
-			return err // still pending: the next run resumes it with the same key
-		case err != nil:
+			// The order may exist: still pending, the next run resumes it
+			// with the same key (once a new token, say, is to hand).
+			return err
+		case err != nil: // ErrNotRetryable: nothing was created
 			return fmt.Errorf("order %s refused, fix it and book it under a new key: %w", ref, err)
 		}
 		return db.MarkBooked(ctx, ref, created.Order.ID)

@@ -45,14 +45,16 @@ func CheckKey(key string) error {
 	return nil
 }
 
-// keyHeader returns the Idempotency-Key header value that names key: the key
-// itself, or, when it holds a space, a double quote or a backslash, the key
-// as a Structured Field string ("a b"), which the API reads as the same key.
+// keyHeader returns the Idempotency-Key header value that names key: key as
+// an RFC 8941 Structured Field String ("3f0c...", with \" and \\ escaped),
+// the form the IETF Idempotency-Key draft defines. The API reads it as key
+// for every key CheckKey accepts, and as the same key as its bare form
+// (3f0c...), which the API also accepts for sf-token-shaped keys only: keys
+// sent bare by an earlier version of this client resume under the quoted
+// form.
 func keyHeader(key string) string {
-	if !strings.ContainsAny(key, ` "\`) {
-		return key
-	}
 	var b strings.Builder
+	b.Grow(len(key) + 2)
 	b.WriteByte('"')
 	for i := 0; i < len(key); i++ {
 		if key[i] == '"' || key[i] == '\\' {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -92,6 +93,24 @@ func retryableTransport(err error) bool {
 		return false
 	}
 	return true
+}
+
+// beforeSending reports whether err, the error of a request that got no
+// answer, arises only before any of the request is written: no connection
+// could be made (a dial, DNS or proxy failure) or its TLS handshake was
+// refused (the certificate errors retryableTransport names). For any other
+// error the request may have reached the server.
+func beforeSending(err error) bool {
+	var (
+		op  *net.OpError
+		dns *net.DNSError
+	)
+	switch {
+	case errors.As(err, &op) && (op.Op == "dial" || op.Op == "proxyconnect"),
+		errors.As(err, &dns):
+		return true
+	}
+	return !retryableTransport(err)
 }
 
 // backoff returns the pause after failed attempt n (from 1) when the server

@@ -1,9 +1,15 @@
 package client
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 )
@@ -187,6 +193,64 @@ func TestParseRetryAfter(t *testing.T) {
 			got, ok := parseRetryAfter(tc.v, now)
 			if got != tc.want || ok != tc.wantOK {
 				t.Errorf("parseRetryAfter(%q) = %v, %v; want %v, %v", tc.v, got, ok, tc.want, tc.wantOK)
+			}
+		})
+	}
+}
+
+func TestBeforeSending(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	_, refused := http.Get("http://" + addr + "/")
+	if refused == nil {
+		t.Fatalf("a GET of %s, where nothing listens, succeeded", addr)
+	}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"a refused connection fails before sending", refused, true},
+		{"a name that does not resolve fails before sending", &url.Error{Op: "Post", Err: &net.OpError{Op: "dial", Err: &net.DNSError{Err: "no such host", Name: "api.invalid", IsNotFound: true}}}, true},
+		{"a failed proxy CONNECT fails before sending", &url.Error{Op: "Post", Err: &net.OpError{Op: "proxyconnect", Err: errors.New("refused")}}, true},
+		{"a certificate that does not verify fails before sending", &url.Error{Op: "Post", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}, true},
+		{"a connection reset may come after sending", &url.Error{Op: "Post", Err: &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}}, false},
+		{"an answer that ends early comes after sending", &url.Error{Op: "Post", Err: io.ErrUnexpectedEOF}, false},
+		{"an unknown error may come after sending", errors.New("something else"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := beforeSending(tc.err); got != tc.want {
+				t.Errorf("beforeSending(%v) = %v, want %v", tc.err, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestKeyOutcome(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"an invalid order is the key's outcome", &Error{Status: 400, Type: TypeInvalidOrder}, true},
+		{"a replayed answer is the key's outcome", &Error{Status: 400, Type: TypeInvalidOrder, Replayed: true}, true},
+		{"a reused key is the key's outcome", &Error{Status: 422, Type: TypeKeyReused}, true},
+		{"API Gateway's 401 is not", &Error{Status: 401, Title: "Unauthorized", Detail: "Unauthorized"}, false},
+		{"API Gateway's 403 is not", &Error{Status: 403}, false},
+		{"a caller the API cannot scope is not", &Error{Status: 403, Type: TypeCallerUnknown}, false},
+		{"a malformed body is not (refused before the key is read)", &Error{Status: 400, Type: TypeMalformedBody}, false},
+		{"an invalid key is not", &Error{Status: 400, Type: TypeKeyInvalid}, false},
+		{"a 400 without the type is not", &Error{Status: 400}, false},
+		{"a redirect is not", &Error{Status: 302}, false},
+		{"a local error is not", localError{errors.New("no token")}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := keyOutcome(tc.err); got != tc.want {
+				t.Errorf("keyOutcome(%v) = %v, want %v", tc.err, got, tc.want)
 			}
 		})
 	}

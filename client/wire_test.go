@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/parcelhq/orderservice/client"
-	"github.com/parcelhq/orderservice/internal/apitest"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
 )
 
@@ -21,7 +20,7 @@ import (
 // lacks, misnames or renders differently fails it.
 func TestWireTypesRoundTripTheHandlersJSON(t *testing.T) {
 	t.Parallel()
-	api := apitest.Start(t)
+	api := startAPI(t)
 	token := api.Token(t, "wire")
 	withLine2 := strings.Replace(orderstest.JSON, `"line1":"9 Queen St",`, `"line1":"9 Queen St","line2":"Level 3",`, 1)
 	for _, tc := range []struct{ name, body string }{

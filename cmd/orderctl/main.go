@@ -32,11 +32,14 @@
 //	0  the order was created (or had been, under this key: "replayed"), or read
 //	1  any other failure (the order could not be printed)
 //	2  usage: bad flags or arguments, or an order file that cannot be read or is not an order; nothing was sent
-//	3  not retryable: the API refused the request and would refuse it again (an invalid order, a key reused for
-//	   a different order, 401, 403, 404 ...); nothing was created. Fix the order and create it without --key.
-//	4  gave up: attempts or --timeout ran out, or orderctl was interrupted, while the API was unreachable or
-//	   busy; the order may or may not exist. Run the same create again with --key KEY (in the message) to
-//	   resume: it returns the order if it was made, and makes it if not.
+//	3  not retryable, and nothing was created: the API refused the request and would refuse it again (an invalid
+//	   order, a key reused for a different order, 401, 403, 404 ...), and no attempt can have made the order.
+//	   Fix the order (or the token) and create it again without --key.
+//	4  the order may or may not exist: attempts or --timeout ran out, or orderctl was interrupted, while the API
+//	   was unreachable or busy; or an attempt was refused (an expired token, say) after an earlier one may have
+//	   made the order, or, with --key, after an earlier run may have. Fix what the message names, if anything,
+//	   and run the same create again with --key KEY (the message gives the command): it returns the order if it
+//	   was made, and makes it if not. Never create it again without --key: that could book it twice.
 package main
 
 import (
@@ -86,8 +89,8 @@ flags:
   --attempt-timeout D   give up on one attempt after D and retry (default 15s)
   -q                    report only errors on standard error
 
-exit status: 0 done, 2 usage, 3 not retryable (refused; nothing created),
-             4 gave up (may or may not exist: rerun with --key KEY), 1 other
+exit status: 0 done, 2 usage, 3 not retryable (refused; nothing created: fix it, create it anew),
+             4 gave up (the order may exist: fix what the message names, then rerun with --key KEY), 1 other
 `
 
 func main() {
@@ -171,6 +174,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		OnRetry: func(r client.Retry) {
 			say("attempt %d of %d: %s; retrying in %v", r.Attempt, cfg.attempts, failure(r), r.Wait.Round(time.Millisecond))
 		},
+		OnAttempt: func(a client.Attempt) {
+			if a.Attempt == 1 && a.Key != "" && cfg.key == "" {
+				// Before anything is sent, so that a killed run can be resumed.
+				say("creating the order with Idempotency-Key %s (to resume: --key %s)", a.Key, shellQuote(a.Key))
+			}
+		},
 	}
 	if cfg.token != "" {
 		opts.Token = client.StaticToken(cfg.token)
@@ -216,17 +225,18 @@ func create(ctx context.Context, c *client.Client, cfg config, file string, stdi
 	if err != nil {
 		return client.Order{}, usageError{err.Error()}
 	}
-	key := cfg.key
-	if key == "" {
-		key = client.NewKey()
-		say("creating the order with Idempotency-Key %s (to resume: --key %s)", key, key)
+	var created client.Created
+	if cfg.key == "" {
+		// A key of its own, which no earlier run can have sent: a refusal
+		// before any attempt may have made the order is "nothing created".
+		created, err = c.Create(ctx, req)
 	} else {
-		if err := client.CheckKey(key); err != nil {
+		if err := client.CheckKey(cfg.key); err != nil {
 			return client.Order{}, usageError{"--key: " + err.Error()}
 		}
-		say("creating the order with Idempotency-Key %s", key)
+		say("creating the order with Idempotency-Key %s", cfg.key)
+		created, err = c.CreateWithKey(ctx, cfg.key, req)
 	}
-	created, err := c.CreateWithKey(ctx, key, req)
 	if err != nil {
 		return client.Order{}, err
 	}
@@ -266,15 +276,18 @@ func readOrder(file string, stdin io.Reader) (client.OrderRequest, error) {
 }
 
 // failure describes a failed attempt in a few words: its status and
-// problem type, or the network error.
+// problem type, what was wrong with an answer, or the network error.
 func failure(r client.Retry) string {
 	var apiErr *client.Error
-	if errors.As(r.Err, &apiErr) {
+	switch {
+	case errors.As(r.Err, &apiErr):
 		s := fmt.Sprintf("%d %s", apiErr.Status, apiErr.Title)
 		if slug := strings.TrimPrefix(apiErr.Type, client.ProblemBase); slug != "" {
 			s += " (" + slug + ")"
 		}
 		return s
+	case r.Status != 0:
+		return r.Err.Error() // a 2xx that is not an order: the error names its status
 	}
 	return "no answer: " + r.Err.Error()
 }
@@ -286,7 +299,7 @@ func fail(stderr io.Writer, cmd, arg string, err error) int {
 	switch {
 	case errors.Is(err, client.ErrGaveUp):
 		if errors.As(err, &ce) && ce.Key != "" {
-			msg += fmt.Sprintf(" (resume: orderctl create --key %s %s)", ce.Key, arg)
+			msg += fmt.Sprintf(" (resume: orderctl create --key %s %s)", shellQuote(ce.Key), shellQuote(arg))
 		}
 		fmt.Fprintf(stderr, "orderctl: %s\n", msg)
 		return exitGaveUp
@@ -296,6 +309,16 @@ func fail(stderr io.Writer, cmd, arg string, err error) int {
 	}
 	fmt.Fprintf(stderr, "orderctl: %s\n", msg)
 	return exitFailure
+}
+
+// shellQuote returns s as one word of a POSIX shell command line: as it is
+// when it holds only characters no shell treats specially, else in single
+// quotes.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./_-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func usageErr(stderr io.Writer, msg string) int {

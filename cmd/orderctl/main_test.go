@@ -25,8 +25,10 @@ import (
 // gateway stands in front of the real API (which checks tokens as the
 // deployed one does) and fails on purpose: the first create of an order
 // whose description starts with "flaky" gets a 503, every create of one
-// starting with "down" does. token is a token of caller "orderctl" with the
-// default scopes.
+// starting with "down" does; of one starting with "lost", the first is
+// passed on and its answer dropped, the second gets API Gateway's 401 (as
+// for a token that expired meanwhile). token is a token of caller
+// "orderctl" with the default scopes.
 type gateway struct {
 	api   *apitest.API
 	URL   string
@@ -56,8 +58,15 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.seen[tag]++
 	n := g.seen[tag]
 	g.mu.Unlock()
-	if strings.HasPrefix(tag, "down") || (strings.HasPrefix(tag, "flaky") && n == 1) {
+	switch {
+	case strings.HasPrefix(tag, "down") || (strings.HasPrefix(tag, "flaky") && n == 1):
 		writeJSON(w, http.StatusServiceUnavailable, `{"message":"Service Unavailable"}`)
+		return
+	case strings.HasPrefix(tag, "lost") && n == 1:
+		g.proxy.ServeHTTP(httptest.NewRecorder(), r) // the order is made
+		panic(http.ErrAbortHandler)                  // and its answer lost
+	case strings.HasPrefix(tag, "lost") && n == 2:
+		writeJSON(w, http.StatusUnauthorized, `{"message":"Unauthorized"}`)
 		return
 	}
 	g.proxy.ServeHTTP(w, r)
@@ -207,6 +216,44 @@ func TestCreate(t *testing.T) {
 		}
 	})
 
+	t.Run("a 401 after an attempt whose answer was lost exits 4 with the command that resumes it", func(t *testing.T) {
+		t.Parallel()
+		file := orderFile(t, "lost")
+		r := orderctl(t, env, "create", file)
+		wantError(t, r, exitGaveUp, "once that is fixed, resume with the same key")
+		if !strings.Contains(r.stderr, "attempt 2 was refused, and attempt 1 may have made the order") || strings.Contains(r.stderr, "without --key") {
+			t.Errorf("stderr %q does not say that attempt 1 may have made the order", r.stderr)
+		}
+		resume := resumeCommand(t, r.stderr)
+		if len(resume) != 5 || resume[4] != file {
+			t.Fatalf("resume command %q, want orderctl create --key KEY %s", resume, file)
+		}
+		again := orderctl(t, env, resume[1:]...)
+		if again.code != exitOK || !strings.Contains(again.stderr, "replayed") {
+			t.Fatalf("the resume command: exit %d, stderr %q; want the replay", again.code, again.stderr)
+		}
+		if ids := g.ordersOf(t, "lost"); len(ids) != 1 || ids[0] != again.order(t).ID {
+			t.Errorf("table holds %v, want the one order the resume printed", ids)
+		}
+	})
+
+	t.Run("--key refused with 401 exits 4: an earlier run may have made the order", func(t *testing.T) {
+		t.Parallel()
+		file := orderFile(t, "resumed with a bad token")
+		key := "order 42; batch 7" // printed shell-quoted
+		r := orderctl(t, map[string]string{envURL: g.URL, envToken: "not-a-jwt"}, "create", "-q", "--key", key, file)
+		wantError(t, r, exitGaveUp, "get a new token")
+		if want := "(resume: orderctl create --key 'order 42; batch 7' " + file + ")"; !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr %q lacks %q", r.stderr, want)
+		}
+		if again := orderctl(t, env, "create", "-q", "--key", key, file); again.code != exitOK {
+			t.Fatalf("with a valid token: exit %d, stderr %q", again.code, again.stderr)
+		}
+		if ids := g.ordersOf(t, "resumed with a bad token"); len(ids) != 1 {
+			t.Errorf("table holds %v, want one order", ids)
+		}
+	})
+
 	for _, tc := range []struct {
 		name, token, want string
 	}{
@@ -314,6 +361,22 @@ func TestUsageErrorsExit2AndSendNothing(t *testing.T) {
 	}
 }
 
+// resumeCommand returns the words of the "(resume: orderctl ...)" command
+// in stderr, its single-quoted words unquoted.
+func resumeCommand(t *testing.T, stderr string) []string {
+	t.Helper()
+	_, after, ok := strings.Cut(stderr, "(resume: ")
+	cmd, _, ok2 := strings.Cut(after, ")")
+	if !ok || !ok2 {
+		t.Fatalf("stderr %q names no resume command", stderr)
+	}
+	var words []string
+	for _, w := range strings.Fields(cmd) { // no test key or path has spaces
+		words = append(words, strings.Trim(w, "'"))
+	}
+	return words
+}
+
 func wantError(t *testing.T, r result, code int, want string) {
 	t.Helper()
 	if r.code != code {
@@ -367,6 +430,27 @@ func TestBinaryExitStatus(t *testing.T) {
 			}
 			if code != tc.want {
 				t.Errorf("exit %d, want %d; stderr %q", code, tc.want, stderr.String())
+			}
+		})
+	}
+}
+
+func TestShellQuote(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"3f0c4b1e-8d2a-4c57-9e1b-2f6a7d9c0b13", "3f0c4b1e-8d2a-4c57-9e1b-2f6a7d9c0b13"},
+		{"/tmp/order.json", "/tmp/order.json"},
+		{"order 42", "'order 42'"},
+		{"it's", `'it'\''s'`},
+		{"$HOME;rm", "'$HOME;rm'"},
+		{"", "''"},
+	} {
+		t.Run(tc.in+" is quoted as "+tc.want, func(t *testing.T) {
+			if got := shellQuote(tc.in); got != tc.want {
+				t.Errorf("shellQuote(%q) = %s, want %s", tc.in, got, tc.want)
+			}
+			out, err := exec.Command("sh", "-c", "printf %s "+shellQuote(tc.in)).Output()
+			if err != nil || string(out) != tc.in {
+				t.Errorf("sh reads %s as %q (%v), want %q", shellQuote(tc.in), out, err, tc.in)
 			}
 		})
 	}

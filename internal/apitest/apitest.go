@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http/httptest"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,10 @@ type API struct {
 	URL string
 	// OrdersTable is the DynamoDB table its orders are written to.
 	OrdersTable string
+	// FunctionTimeout is the emulated Lambda's timeout: an invocation's
+	// context ends this long after it starts, and API Gateway's answer
+	// then comes from what the function did by then.
+	FunctionTimeout time.Duration
 
 	key *jwtauth.Key
 }
@@ -41,11 +46,38 @@ type API struct {
 // given: those of the default deployment's app client, every route's.
 var DefaultScopes = []string{"orders/create", "orders/read"}
 
+// DefaultFunctionTimeout is the function timeout of an API started without
+// the FunctionTimeout option: template.yaml's.
+const DefaultFunctionTimeout = 10 * time.Second
+
+// Option changes how Start runs the API.
+type Option func(*options)
+
+type options struct {
+	functionTimeout time.Duration
+}
+
+// FunctionTimeout sets the emulated Lambda's timeout (default
+// DefaultFunctionTimeout). A client test whose attempt timeout is longer
+// than it gets every invocation's own answer (the function's, or the 5xx
+// of one that ran out of time) rather than abandoning invocations that
+// still run and piling retries on top of them.
+func FunctionTimeout(d time.Duration) Option {
+	return func(o *options) { o.functionTimeout = d }
+}
+
 // Start runs the API until t ends, with a key pair of its own in
 // t.TempDir(). It fails t when DynamoDB Local is not reachable (see
 // ddbtest) or the template's route scopes cannot be read.
-func Start(t testing.TB) *API {
+func Start(t testing.TB, opts ...Option) *API {
 	t.Helper()
+	o := options{functionTimeout: DefaultFunctionTimeout}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.functionTimeout <= 0 {
+		t.Fatalf("apitest: FunctionTimeout %v is not positive", o.functionTimeout)
+	}
 	cfg := app.Config{OrdersTable: "orders", IdempotencyTable: "idempotency", Retention: 24 * time.Hour, AuthMode: app.AuthJWT}
 	defs := cfg.Tables()
 	cfg.OrdersTable = ddbtest.Table(t, defs[0]).Name
@@ -64,13 +96,13 @@ func Start(t testing.TB) *API {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Logger: logger, Authorize: authorize})
+	a, err := apigw.New(app.LambdaHandler(h), apigw.Options{Routes: app.RouteKeys(), Logger: logger, Authorize: authorize, Timeout: o.functionTimeout})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(a) // 127.0.0.1
 	t.Cleanup(srv.Close)
-	return &API{URL: srv.URL, OrdersTable: cfg.OrdersTable, key: key}
+	return &API{URL: srv.URL, OrdersTable: cfg.OrdersTable, FunctionTimeout: o.functionTimeout, key: key}
 }
 
 // Token returns a bearer token (without "Bearer ") the API accepts for
@@ -83,6 +115,23 @@ func (a *API) Token(t testing.TB, sub string, scopes ...string) string {
 		scopes = DefaultScopes
 	}
 	tok, err := a.key.Mint(sub, scopes, 0)
+	if err != nil {
+		t.Fatalf("apitest: %v", err)
+	}
+	return tok
+}
+
+// ExpiredToken returns a token as Token does, with DefaultScopes, whose
+// expiry has passed: the API refuses it with API Gateway's 401, as it
+// refuses a token that expired while its caller was retrying.
+func (a *API) ExpiredToken(t testing.TB, sub string) string {
+	t.Helper()
+	past := time.Now().Add(-time.Hour)
+	tok, err := a.key.Sign(map[string]any{
+		"iss": jwtauth.Issuer, "sub": sub, "client_id": jwtauth.Audience, "token_use": "access",
+		"scope": strings.Join(DefaultScopes, " "),
+		"iat":   past.Add(-time.Hour).Unix(), "exp": past.Unix(),
+	})
 	if err != nil {
 		t.Fatalf("apitest: %v", err)
 	}
