@@ -182,9 +182,13 @@
 // *WriteConditionError with Conflict set and the write's Index; the lease
 // released), since the contention is on that item, not on this key. The
 // record: in Optimistic mode another attempt is committing this key,
-// ErrInProgress; in Lease mode, where this attempt holds the record, a
-// failure like any other, ErrStore (the lease released). Either way
-// nothing of this attempt was written.
+// ErrInProgress; in Lease mode, where this attempt holds the record,
+// ErrStore naming the refusal, and the lease released. Either way nothing
+// of this attempt was written. Lease mode does not answer ErrInProgress
+// because fn has run, with effects outside DynamoDB that may have happened,
+// and ErrInProgress promises that nothing ran; nor does it keep the lease,
+// which would make the retry wait up to a lease before it runs fn again all
+// the same (nothing was committed to replay).
 //
 // # Invariants
 //

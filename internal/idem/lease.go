@@ -287,7 +287,20 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 		}
 	}
 	if err != nil {
-		err = storeErr("commit", err)
+		op := "commit"
+		if _, refused := conflicted(err); refused {
+			// The record's action, still refused after the retries (a
+			// refusal of fn's writes alone is a write conflict, above):
+			// another attempt of this key has a transaction in flight on the
+			// record (one that this live lease makes fail, or a takeover's
+			// if the lease lapsed). Nothing was written, but fn ran, and in
+			// this mode its effects outside DynamoDB may have happened: not
+			// ErrInProgress, which promises that nothing ran. The lease is
+			// released: keeping it would only make a retry wait for it to
+			// lapse before running fn again all the same.
+			op = "commit refused on every try by a transaction in flight on the record; nothing was written"
+		}
+		err = storeErr(op, err)
 		g.emit(ctx, Event{Kind: StoreError, ID: att.id, Scope: req.Scope, Err: err})
 		g.release(ctx, att, req)
 		return err
