@@ -84,6 +84,8 @@ func badCorpus() []badCase {
 		keyInvalid("that is a bare sf-boolean", `?1`),
 		keyInvalid("that is a bare sf-byte-sequence", `:YWJj:`),
 		keyInvalid("that is bare with a character outside the sf-token grammar", `a{b}`),
+		keyInvalid("that is a bare sf-integer with leading zeros (a proxy could pass it on as 7)", `007`),
+		keyInvalid("that is a bare sf-decimal", `1.50`),
 		keyInvalid("sent in two header fields", "{KEY}", "{KEY}x"),
 		bodyMalformed("that is truncated JSON", valid[:len(valid)/2]),
 		bodyMalformed("that is empty", nil),

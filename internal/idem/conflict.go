@@ -70,26 +70,18 @@ func writeConflict(err error, n int) error {
 func retryConflicts(ctx context.Context, write func(try int) error) error {
 	for try := 0; ; try++ {
 		err := write(try)
-		if _, refused := conflicted(err); try == maxConflictRetries || !refused || !conflictPause(ctx, try) {
+		if _, refused := conflicted(err); try == maxConflictRetries || !refused || !sleep(ctx, conflictDelay(try)) {
 			return err
 		}
 	}
 }
 
-// conflictPause waits before retry number try (0-based) of a write refused by
-// a conflict: 10 ms doubled each time, with jitter, so that colliding
-// attempts spread out. It returns false if ctx ends first.
-func conflictPause(ctx context.Context, try int) bool {
+// conflictDelay is the pause before retry number try (0-based) of a write
+// refused by a conflict: 10 ms doubled each time, with jitter, so that
+// colliding attempts spread out.
+func conflictDelay(try int) time.Duration {
 	d := 10 * time.Millisecond << try
-	d += rand.N(d)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+	return d + rand.N(d)
 }
 
 // commitToken is the ClientRequestToken of try number try of one commit:

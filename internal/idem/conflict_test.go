@@ -157,6 +157,46 @@ func TestTransactionConflict(t *testing.T) {
 		}
 	})
 
+	// Lease mode: fn ran (its effects outside DynamoDB may have happened), so
+	// the answer is not ErrInProgress, whose contract is "nothing ran", but
+	// ErrStore naming the refusal; nothing was written, and the lease is
+	// released, since keeping it would only make the retry wait for it to
+	// lapse before it runs fn again all the same.
+	for _, withWrite := range []bool{false, true} {
+		op := commitOp[idem.Lease][withWrite]
+		t.Run("lease: the "+op+" of a commit still refused on the record after every retry is ErrStore naming the refusal, with nothing written and the key released", func(t *testing.T) {
+			t.Parallel()
+			var ev events
+			api := newConflicting(e.client, op, 100)
+			g := idem.New(api, idem.Config{Table: e.table, Observer: ev.observe})
+			r := req(uniqueKey(t), "fp")
+			_, err := g.Do(context.Background(), r, func(ctx context.Context) (idem.Outcome, error) {
+				if withWrite {
+					if err := e.putBiz(ctx, r.Key); err != nil {
+						return idem.Outcome{}, err
+					}
+				}
+				return idem.Outcome{Response: []byte("x"), Keep: true}, nil
+			})
+			if !errors.Is(err, idem.ErrStore) || errors.Is(err, idem.ErrInProgress) || !strings.Contains(err.Error(), "transaction in flight") {
+				t.Fatalf("err = %v, want ErrStore naming the transaction in flight", err)
+			}
+			if !wrapsRefusal(err) {
+				t.Fatalf("err = %v does not wrap the refusal", err)
+			}
+			if api.refused.Load() < 2 || ev.count(idem.StoreError) != 1 || ev.count(idem.Released) != 1 {
+				t.Fatalf("refused %d times, events %v; want retries, one StoreError, one Released", api.refused.Load(), ev.kinds)
+			}
+			if e.record(r) != nil || (withWrite && e.bizItem(r.Key)) {
+				t.Fatal("a refused commit left a record or a business write")
+			}
+			var runs atomic.Int32
+			if res := mustDo(t, e.guard(idem.Config{}), r, respond(&runs, []byte("again"))); res.Replayed || runs.Load() != 1 {
+				t.Fatal("a retry did not run afresh")
+			}
+		})
+	}
+
 	t.Run("lease: a duplicate whose acquire meets a commit in flight is judged on the record", func(t *testing.T) {
 		t.Parallel()
 		r := req(uniqueKey(t), "fp")
@@ -201,6 +241,14 @@ func TestTransactionConflict(t *testing.T) {
 			t.Fatalf("err = %v, want ErrInProgress with RetryAfter 0", err)
 		}
 	})
+}
+
+// wrapsRefusal reports whether err wraps a refusal by a transaction in
+// flight, as conflicting makes it.
+func wrapsRefusal(err error) bool {
+	var tce *types.TransactionConflictException
+	var canceled *types.TransactionCanceledException
+	return errors.As(err, &tce) || errors.As(err, &canceled)
 }
 
 // failingRead wraps the real client and fails every GetItem with a 500, as

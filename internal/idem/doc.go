@@ -38,8 +38,9 @@
 //     learns the live record in the same round trip: COMPLETED with the same
 //     fingerprint is replayed; another fingerprint is ErrMismatch (also while
 //     in progress); IN_PROGRESS is ErrInProgress, after an optional bounded
-//     wait (Config.Wait) that replays the first attempt if it completes. A
-//     rejected duplicate never writes to the live record. The lease lasts
+//     wait (Config.Wait) that replays the first attempt if it completes, and
+//     ends in ErrMismatch as soon as it reads the key held for another
+//     request. A rejected duplicate never writes to the live record. The lease lasts
 //     Config.Lease, cut to the caller's context deadline.
 //  2. Run fn with a context carrying a fresh ddb.UnitOfWork and ending
 //     Config.CommitBudget before the lease ends (when the lease is shorter
@@ -172,7 +173,8 @@
 // ALL_OLD item of a failed condition: its own owner token there means an
 // earlier try of the put landed and the lease is this attempt's; a record
 // that blocks no longer (gone, or lapsed) means the key is free, tried again
-// within Config.Wait and otherwise ErrInProgress with RetryAfter 0.
+// within Config.Wait, as many times as a refused commit at most, and otherwise
+// ErrInProgress with RetryAfter 0.
 //
 // A commit still refused after the retries is judged by which of its
 // actions the cancellation reasons name. One of fn's writes, and not the
@@ -180,9 +182,13 @@
 // *WriteConditionError with Conflict set and the write's Index; the lease
 // released), since the contention is on that item, not on this key. The
 // record: in Optimistic mode another attempt is committing this key,
-// ErrInProgress; in Lease mode, where this attempt holds the record, a
-// failure like any other, ErrStore (the lease released). Either way
-// nothing of this attempt was written.
+// ErrInProgress; in Lease mode, where this attempt holds the record,
+// ErrStore naming the refusal, and the lease released. Either way nothing
+// of this attempt was written. Lease mode does not answer ErrInProgress
+// because fn has run, with effects outside DynamoDB that may have happened,
+// and ErrInProgress promises that nothing ran; nor does it keep the lease,
+// which would make the retry wait up to a lease before it runs fn again all
+// the same (nothing was committed to replay).
 //
 // # Invariants
 //

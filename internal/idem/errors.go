@@ -36,7 +36,10 @@ var (
 	// When it happens while acquiring, fn did not run. When it happens while
 	// committing, the outcome is unknown: the guard tries a fenced release,
 	// which cannot undo a commit that landed, and a retry either replays the
-	// committed outcome or runs afresh.
+	// committed outcome or runs afresh. One commit failure has a known
+	// outcome: in Lease mode, a commit that transactions in flight on the
+	// record refused on every try wrote nothing (the error says so and
+	// wraps the refusal); fn ran, so it is not ErrInProgress.
 	ErrStore = errors.New("idem: idempotency store failed")
 
 	// ErrTooManyWrites reports a unit of work that does not fit in one

@@ -102,7 +102,13 @@ type Config struct {
 	// ErrInProgress; if the first attempt completes it is replayed, if it
 	// gives up the key the duplicate runs (in Lease mode; in Optimistic mode,
 	// where the duplicate has already run, it answers ErrInProgress with
-	// RetryAfter 0 and commits nothing). 0 answers ErrInProgress at once.
+	// RetryAfter 0 and commits nothing), and if the key is then held for
+	// another request the duplicate answers ErrMismatch at once. In Lease
+	// mode an acquire refused by a transaction in flight is also tried again
+	// within Wait, at most a few times. Wait is measured on Now and on the
+	// real time the attempt pauses, and ends when either says it is over, so
+	// a clock that stands still cannot make the wait last until the context
+	// ends. 0 answers ErrInProgress at once.
 	Wait time.Duration
 	// Cache, when set, holds COMPLETED records this process committed or
 	// replayed from the table, so a retry that reaches the same process is
@@ -376,29 +382,25 @@ func (g *Guard) getRecord(ctx context.Context, id string) (*record, error) {
 	return rec, nil
 }
 
-// waitFor polls the record of id until it is no longer a live IN_PROGRESS
-// record with req's fingerprint or until the deadline. It returns the last
-// record read (nil: gone) and whether it stopped blocking this attempt.
-func (g *Guard) waitFor(ctx context.Context, id string, deadline time.Time) (*record, bool, error) {
+// waitFor polls the record of id, with consistent reads, while it is a
+// live IN_PROGRESS record of the request whose fingerprint is fp (the holder
+// may still complete it, for a replay), and for at most what wait has left.
+// It returns the record that ended the wait (nil: gone) and true: one that
+// blocks this attempt no longer (gone, lapsed), one that is COMPLETED, or a
+// live one of another request, which is a mismatch now, whatever its
+// holder does. When wait runs out first it returns nil and false.
+func (g *Guard) waitFor(ctx context.Context, id, fp string, wait *patience) (*record, bool, error) {
 	delay := 20 * time.Millisecond
 	for {
-		left := deadline.Sub(g.cfg.Now())
-		if left <= 0 {
-			return nil, false, nil
-		}
-		t := time.NewTimer(min(delay, left))
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if !wait.pause(ctx, delay) {
 			return nil, false, ctx.Err()
-		case <-t.C:
 		}
 		delay = min(delay*3/2, 250*time.Millisecond)
 		rec, err := g.getRecord(ctx, id)
 		if err != nil {
 			return nil, false, err
 		}
-		if !g.live(rec, g.cfg.Now()) || rec.status != statusInProgress {
+		if !g.live(rec, g.cfg.Now()) || rec.status != statusInProgress || rec.fingerprint != fp {
 			return rec, true, nil
 		}
 	}

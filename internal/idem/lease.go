@@ -22,7 +22,10 @@ type attempt struct {
 
 // doLease implements Do in Lease mode.
 func (g *Guard) doLease(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
-	waitUntil := g.cfg.Now().Add(g.cfg.Wait)
+	// Every turn of this loop is bounded: a refusal by a transaction in
+	// flight comes back at most maxConflictRetries times, and every wait for
+	// the holder draws on one patience of Config.Wait.
+	wait := g.patience()
 	for refusals := 0; ; {
 		att, rec, err := g.acquire(ctx, id, req)
 		if err != nil {
@@ -33,9 +36,9 @@ func (g *Guard) doLease(ctx context.Context, id string, req Request, fn func(con
 		}
 		if rec == nil {
 			// Refused by a transaction in flight that has ended since: the
-			// key is free. Within Wait try again after a pause; otherwise
-			// say "retry now".
-			if g.cfg.Now().Before(waitUntil) && conflictPause(ctx, min(refusals, maxConflictRetries)) {
+			// key is free. Within Wait try again after a pause, a few
+			// times; otherwise say "retry now".
+			if refusals < maxConflictRetries && wait.pause(ctx, conflictDelay(refusals)) {
 				refusals++
 				continue
 			}
@@ -49,14 +52,14 @@ func (g *Guard) doLease(ctx context.Context, id string, req Request, fn func(con
 		if !errors.Is(err, ErrInProgress) || g.cfg.Wait == 0 {
 			return res, err
 		}
-		rec, done, werr := g.waitFor(ctx, id, waitUntil)
+		rec, done, werr := g.waitFor(ctx, id, req.Fingerprint, wait)
 		switch {
 		case werr != nil:
 			return Result{}, werr
 		case !done:
 			return res, err // the InProgressError from before the wait, with its hint
 		case g.live(rec, g.cfg.Now()):
-			return g.judge(ctx, req, rec) // completed: replay or mismatch
+			return g.judge(ctx, req, rec) // completed: replay; another request's: mismatch
 		}
 		// The first attempt gave the key up (released, or its lease lapsed): try again.
 	}
@@ -284,7 +287,20 @@ func (g *Guard) commitLeased(ctx context.Context, att *attempt, req Request, set
 		}
 	}
 	if err != nil {
-		err = storeErr("commit", err)
+		op := "commit"
+		if _, refused := conflicted(err); refused {
+			// The record's action, still refused after the retries (a
+			// refusal of fn's writes alone is a write conflict, above):
+			// another attempt of this key has a transaction in flight on the
+			// record (one that this live lease makes fail, or a takeover's
+			// if the lease lapsed). Nothing was written, but fn ran, and in
+			// this mode its effects outside DynamoDB may have happened: not
+			// ErrInProgress, which promises that nothing ran. The lease is
+			// released: keeping it would only make a retry wait for it to
+			// lapse before running fn again all the same.
+			op = "commit refused on every try by a transaction in flight on the record; nothing was written"
+		}
+		err = storeErr(op, err)
 		g.emit(ctx, Event{Kind: StoreError, ID: att.id, Scope: req.Scope, Err: err})
 		g.release(ctx, att, req)
 		return err

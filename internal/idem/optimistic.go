@@ -173,7 +173,7 @@ func (g *Guard) answerLive(ctx context.Context, id string, req Request, rec *rec
 	if !errors.Is(err, ErrInProgress) || g.cfg.Wait == 0 {
 		return res, err
 	}
-	got, done, werr := g.waitFor(ctx, id, g.cfg.Now().Add(g.cfg.Wait))
+	got, done, werr := g.waitFor(ctx, id, req.Fingerprint, g.patience())
 	switch {
 	case werr != nil:
 		return Result{}, werr

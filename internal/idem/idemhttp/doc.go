@@ -6,8 +6,9 @@
 // What a client sees:
 //
 //   - The key is sent as a Structured Field String ("abc") or bare as an
-//     sf-token (abc; a leading digit is allowed, so a bare UUID works); both
-//     are the same key (ParseKey gives the rules). A missing or invalid key
+//     sf-token (abc; a leading digit is allowed, so a bare UUID works, but
+//     not a number such as 007, which must be quoted); both are the same key
+//     (ParseKey gives the rules). A missing or invalid key
 //     is 400, and is checked before anything is looked up.
 //   - A request the route cannot understand (a Content-Type it does not
 //     accept, 415; a body too large, 413; a JSON body that is malformed or,

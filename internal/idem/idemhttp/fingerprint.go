@@ -26,10 +26,21 @@ func (e *BodyError) Error() string { return "malformed JSON body: " + e.Reason }
 // fingerprintVersion changes whenever the canonical form changes in a way
 // that could make a record written by an older version match a different
 // request. Splitting what an older version merged does not call for a new
-// version: the media type joined the fingerprint without one, so that the
-// fingerprint of an application/json body (and of a non-JSON body without
-// parameters) is what it was, and retries in flight across a deployment
-// still replay rather than meet a 422.
+// version, and the media type joined the fingerprint without one, so that
+// the fingerprint of the plain cases is what it was: a body labelled
+// application/json with no parameter but charset=utf-8 (in any case), and a
+// non-JSON body whose type has no parameters. Every other request's
+// fingerprint changed (TestFingerprintChangedOnlyWhereDocumented): another
+// JSON type (application/vnd.api+json), a type with other parameters
+// (application/json; v=1, text/plain; charset=utf-8), and a Content-Type
+// that is missing or does not parse. A retry of such a request whose first
+// attempt was recorded by the first version, within that record's
+// retention, meets another fingerprint: ErrMismatch, 422, instead of a
+// replay (or of 409 while the first attempt runs). Nothing runs twice, but
+// a client that follows 422's advice and sends the order again under a new
+// key books it twice. Behind POST /orders only application/json with a
+// parameter other than charset is affected: the other cases are refused
+// with 415 before the guard.
 const fingerprintVersion = "idemhttp-fingerprint-v1"
 
 // Fingerprint returns the SHA-256 (lower-case hex) of what makes two requests

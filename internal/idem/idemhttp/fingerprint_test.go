@@ -1,8 +1,13 @@
 package idemhttp
 
 import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"mime"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -123,6 +128,72 @@ func TestFingerprintOfThePlainCasesIsUnchanged(t *testing.T) {
 		t.Run("the fingerprint of a "+tc.name+" body is the one stored records hold", func(t *testing.T) {
 			if got := mustFingerprint(t, "POST", tc.route, tc.ct, tc.body); got != tc.want {
 				t.Fatalf("fingerprint %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// firstVersionFingerprint is the fingerprint as the first version computed
+// it, before the media type joined it: "json" and the canonical body for any
+// JSON type (application/json or application/*+json, whatever its
+// parameters), else "raw " and the lower-cased type/subtype (for a value
+// that does not parse, the text before ";") and the body.
+func firstVersionFingerprint(t *testing.T, method, route, ct, body string) string {
+	t.Helper()
+	field := func(b []byte, s string) []byte {
+		return append(binary.AppendUvarint(b, uint64(len(s))), s...)
+	}
+	b := field(nil, fingerprintVersion)
+	b = field(b, method)
+	b = field(b, route)
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		mt, _, _ = strings.Cut(strings.ToLower(strings.TrimSpace(ct)), ";")
+		mt = strings.TrimSpace(mt)
+	}
+	if mt == "application/json" || (strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")) {
+		canon, err := CanonicalJSON([]byte(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = field(field(b, "json"), string(canon))
+	} else {
+		b = field(field(b, "raw "+mt), body)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// TestFingerprintChangedOnlyWhereDocumented checks fingerprintVersion's
+// account of what the media type changed: the fingerprint of a plain
+// application/json or parameterless non-JSON request is the first version's,
+// and that of any request with another media type, with parameters, or
+// with a Content-Type that is missing or does not parse is not, so that a
+// record the first version wrote for it does not match a retry.
+func TestFingerprintChangedOnlyWhereDocumented(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		ct, body string
+		same     bool
+	}{
+		{"application/json", orderJSON, true},
+		{"Application/JSON; charset=UTF-8", orderJSON, true},
+		{"text/csv", "a,b", true},
+		{"application/json; v=1", orderJSON, false},
+		{"application/vnd.api+json", orderJSON, false},
+		{"application/json; charset=iso-8859-1", orderJSON, false},
+		{"text/plain; charset=utf-8", "a,b", false},
+		{"", "a,b", false},
+		{"application/json; charset", orderJSON, false},
+	} {
+		verb := "changed"
+		if tc.same {
+			verb = "is unchanged"
+		}
+		t.Run("the fingerprint of a "+strconv.Quote(tc.ct)+" request "+verb, func(t *testing.T) {
+			got := mustFingerprint(t, "POST", "POST /orders", tc.ct, tc.body)
+			if old := firstVersionFingerprint(t, "POST", "POST /orders", tc.ct, tc.body); (got == old) != tc.same {
+				t.Fatalf("fingerprint %s, first version's %s: want equal %v", got, old, tc.same)
 			}
 		})
 	}

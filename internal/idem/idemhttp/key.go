@@ -37,17 +37,24 @@ func keyErr(reason string) error { return &KeyError{Reason: reason} }
 //
 // A bare key is an RFC 8941 sf-token, ( ALPHA / "*" ) *( tchar / ":" / "/" ),
 // except that it may also start with a digit, so that a bare UUID is a key:
-// letters, digits and !#$%&'*+-.^_`|~:/ only. Any other bare value is
-// refused rather than read as a key, since a Structured Field parser would
-// read it as something else: parameters (abc;x=1), a boolean (?1), a byte
-// sequence (:YWJj:), a number (-1), or no valid field at all (a=b). A key
-// with other characters is sent quoted ("abc;x=1" is the key abc;x=1).
-// Structured Field parameters ("abc";x=1) and lists are not accepted in
-// either form.
+// letters, digits and !#$%&'*+-.^_`|~:/ only, and not an RFC 8941 Integer
+// (1 to 15 digits) or Decimal (1 to 12 digits, ".", 1 to 3 digits). Any
+// other bare value is refused rather than read as a key, since a Structured
+// Field parser would read it as something else: parameters (abc;x=1), a
+// boolean (?1), a byte sequence (:YWJj:), a number (1, 007, 1.50, -1), or no
+// valid field at all (a=b). A number matters most: an intermediary that
+// parses and re-serialises the field would send 007 on as 7, another key,
+// and so another order. A bare value that starts with a digit but is no
+// number (a UUID such as 123e4567-e89b-..., 12e3, 16 digits or more) is a
+// key: a Structured Field parser fails on it and cannot turn it into
+// another key. A key refused bare is sent quoted ("007" is the key 007,
+// "abc;x=1" the key abc;x=1). Structured Field parameters ("abc";x=1) and
+// lists are not accepted in either form.
 //
 // On any other value ParseKey returns "" and a *KeyError whose Reason names
 // the rule broken: empty, too long, control or non-ASCII character, broken
-// string syntax, a list, parameters, a bare value that is not an sf-token.
+// string syntax, a list, parameters, a bare value that is not an sf-token
+// or is a number.
 func ParseKey(v string) (string, error) {
 	v = strings.Trim(v, " \t")
 	if v == "" {
@@ -148,7 +155,36 @@ func checkBare(v string) error {
 			return keyErr(fmt.Sprintf("an unquoted key must be an sf-token, which cannot contain %q; send the key as a quoted string", c))
 		}
 	}
+	if isSFNumber(v) {
+		return keyErr("an unquoted key cannot be a number, which a Structured Field parser would read as one and may rewrite (007 as 7); send the key as a quoted string")
+	}
 	return nil
+}
+
+// isSFNumber reports whether v, with no sign, is an RFC 8941 sf-integer
+// (1 to 15 digits) or sf-decimal (1 to 12 digits, ".", 1 to 3 digits): a
+// value that a Structured Field parser reads as a number, not as a token.
+func isSFNumber(v string) bool {
+	i := 0
+	for i < len(v) && isDigit(v[i]) {
+		i++
+	}
+	switch {
+	case i == len(v):
+		return i >= 1 && i <= 15
+	case i < 1 || i > 12 || v[i] != '.':
+		return false
+	}
+	frac := v[i+1:]
+	if len(frac) < 1 || len(frac) > 3 {
+		return false
+	}
+	for j := 0; j < len(frac); j++ {
+		if !isDigit(frac[j]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlpha(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }

@@ -17,6 +17,14 @@ func TestParseKey(t *testing.T) {
 		{"a quoted UUID is the UUID", `"0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"`, "0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"},
 		{"a bare UUID is the UUID, though it starts with a digit", `0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21`, "0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21"},
 		{"a bare key may start with an asterisk, as an sf-token may", `*abc`, "*abc"},
+		{"a bare UUID of digits and dashes only is the UUID", `12345678-1234-4123-8123-123456789012`, "12345678-1234-4123-8123-123456789012"},
+		{"a bare UUID that starts like an exponent is the UUID", `1e500000-0000-4000-8000-000000000000`, "1e500000-0000-4000-8000-000000000000"},
+		{"a bare UUID such as 123e4567-e89b-... is the UUID", `123e4567-e89b-12d3-a456-426614174000`, "123e4567-e89b-12d3-a456-426614174000"},
+		{"a bare key of digits with a letter is the key, not a number", `12e3`, "12e3"},
+		{"a bare run of 16 digits is the key: too long for an sf-integer", `1234567890123456`, "1234567890123456"},
+		{"a bare decimal with 4 fractional digits is the key: not an sf-decimal", `1.2345`, "1.2345"},
+		{"a bare value with two dots is the key: not an sf-decimal", `1.5.3`, "1.5.3"},
+		{"a quoted number is the key", `"007"`, "007"},
 		{"an escaped double quote stands for a double quote", `"a\"b"`, `a"b`},
 		{"an escaped backslash stands for a backslash", `"a\\b"`, `a\b`},
 		{"spaces inside the quotes belong to the key", `" a b "`, " a b "},
@@ -66,6 +74,13 @@ func TestParseKey(t *testing.T) {
 		{"a bare structured field boolean is rejected", `?1`, "sf-token"},
 		{"a bare structured field byte sequence is rejected", `:YWJj:`, "sf-token"},
 		{"a bare key starting with a hyphen (an sf-integer's sign) is rejected", `-abc`, "sf-token"},
+		{"a bare negative number is rejected", `-1`, "sf-token"},
+		{"a bare structured field integer is rejected", `1`, "number"},
+		{"a bare integer with leading zeros is rejected: a parser would make it 7", `007`, "number"},
+		{"a bare 15-digit integer is rejected", `123456789012345`, "number"},
+		{"a bare structured field decimal is rejected", `1.5`, "number"},
+		{"a bare decimal with trailing zeros is rejected: a parser would make it 1.5", `1.50`, "number"},
+		{"a bare decimal of 12 and 3 digits is rejected", `123456789012.123`, "number"},
 		{"a bare key with a character outside the token grammar is rejected", `a{b}`, "sf-token"},
 		{"a bare key with an equals sign is rejected", `a=b`, "sf-token"},
 		{"a bare key with a question mark is rejected", `ab?`, "sf-token"},
@@ -101,10 +116,18 @@ func TestQuoteKeyRoundTrips(t *testing.T) {
 	}
 }
 
-// bareKey is the bare-key grammar, written independently of ParseKey: an
-// RFC 8941 sf-token, ( ALPHA / "*" ) *( tchar / ":" / "/" ), except that it
-// may also start with a digit.
-var bareKey = regexp.MustCompile("^[A-Za-z0-9*][A-Za-z0-9!#$%&'*+\\-.^_`|~:/]*$")
+// bareToken and sfNumber make up the bare-key grammar, written
+// independently of ParseKey: an RFC 8941 sf-token, ( ALPHA / "*" ) *( tchar
+// / ":" / "/" ), except that it may also start with a digit, and that it is
+// not an sf-integer ( 1*15DIGIT ) or sf-decimal ( 1*12DIGIT "." 1*3DIGIT )
+// (without sign: a bare key never starts with "-").
+var (
+	bareToken = regexp.MustCompile("^[A-Za-z0-9*][A-Za-z0-9!#$%&'*+\\-.^_`|~:/]*$")
+	sfNumber  = regexp.MustCompile(`^(?:[0-9]{1,15}|[0-9]{1,12}\.[0-9]{1,3})$`)
+)
+
+// inBareGrammar reports whether s is a key in bare form.
+func inBareGrammar(s string) bool { return bareToken.MatchString(s) && !sfNumber.MatchString(s) }
 
 // FuzzParseKey checks that ParseKey never panics, that what it accepts
 // obeys the key rules, that a bare value is accepted exactly when it is in
@@ -112,6 +135,7 @@ var bareKey = regexp.MustCompile("^[A-Za-z0-9*][A-Za-z0-9!#$%&'*+\\-.^_`|~:/]*$"
 // names the same key quoted and, where the grammar allows, bare.
 func FuzzParseKey(f *testing.F) {
 	for _, s := range []string{"abc", `"abc"`, `"a\"b\\c"`, ` "x" `, `"a,b"`, `abc;v=1`, `"abc";v=1`, `?1`, `:YWJj:`, `-1`, `*k`,
+		`1`, `007`, `1.5`, `1.50`, `12e3`, `1234567890123456`, `123e4567-e89b-12d3-a456-426614174000`,
 		"0b4c3f3e-9f7a-4a61-9d2c-6d1f1b7f8e21", "", `"`, `\`, "k\x00", "é"} {
 		f.Add(s)
 	}
@@ -124,7 +148,7 @@ func FuzzParseKey(f *testing.F) {
 			if !errors.As(err, &ke) || ke.Reason == "" || key != "" {
 				t.Fatalf("ParseKey(%q) = %q, %v: want \"\" and a *KeyError with a reason", v, key, err)
 			}
-			if bare && bareKey.MatchString(trimmed) && len(trimmed) <= MaxKeyLen {
+			if bare && inBareGrammar(trimmed) && len(trimmed) <= MaxKeyLen {
 				t.Fatalf("ParseKey(%q) refused a bare key in the grammar: %v", v, err)
 			}
 			return
@@ -137,18 +161,18 @@ func FuzzParseKey(f *testing.F) {
 				t.Fatalf("ParseKey(%q) accepted byte %#x", v, key[i])
 			}
 		}
-		if bare && (key != trimmed || !bareKey.MatchString(key)) {
+		if bare && (key != trimmed || !inBareGrammar(key)) {
 			t.Fatalf("ParseKey(%q) accepted the bare key %q, which is not in the bare-key grammar", v, key)
 		}
 		if got, err := ParseKey(QuoteKey(key)); err != nil || got != key {
 			t.Fatalf("quoted form of %q parses to %q, %v", key, got, err)
 		}
-		if key != strings.Trim(key, " \t") {
-			return // no bare form: the spaces around it would be discarded
+		if key != strings.Trim(key, " \t") || key[0] == '"' {
+			return // no bare form: the spaces around it would be discarded, or it reads as quoted
 		}
 		got, err := ParseKey(key)
-		if bareKey.MatchString(key) != (err == nil) || (err == nil && got != key) {
-			t.Fatalf("bare form of %q parses to %q, %v; in the bare-key grammar: %v", key, got, err, bareKey.MatchString(key))
+		if inBareGrammar(key) != (err == nil) || (err == nil && got != key) {
+			t.Fatalf("bare form of %q parses to %q, %v; in the bare-key grammar: %v", key, got, err, inBareGrammar(key))
 		}
 	})
 }

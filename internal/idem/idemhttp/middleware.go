@@ -363,7 +363,7 @@ func (m *middleware) writeError(w http.ResponseWriter, r *http.Request, err erro
 		m.report(r, OutcomeInProgress, err)
 	case errors.Is(err, idem.ErrMismatch):
 		writeProblem(w, http.StatusUnprocessableEntity, TypeKeyReused, "Idempotency-Key reused",
-			"This Idempotency-Key was already used for a different request (another body, method or route). Use a new key for a new request.",
+			"This Idempotency-Key was already used for a different request (another body, media type, method or route). Use a new key for a new request.",
 			problem.FieldError{Header: HeaderKey, Detail: "the key belongs to a different request"})
 		m.report(r, OutcomeMismatch, err)
 	case errors.Is(err, idem.ErrCommitLost):

@@ -161,7 +161,10 @@ func TestAnotherMediaTypeWithTheSameKeyIsAnotherRequestInEitherMode(t *testing.T
 			if first.Status != http.StatusCreated {
 				t.Fatalf("first: %d %s", first.Status, first.Body)
 			}
-			wantProblem(t, h.send(t, "/orders", "application/vnd.api+json", order, "media"), http.StatusUnprocessableEntity, TypeKeyReused)
+			p := wantProblem(t, h.send(t, "/orders", "application/vnd.api+json", order, "media"), http.StatusUnprocessableEntity, TypeKeyReused)
+			if !strings.Contains(p.Detail, "media type") {
+				t.Errorf("the 422 detail %q does not name the media type among what makes another request", p.Detail)
+			}
 			wantReplayOf(t, first, h.send(t, "/orders", "application/json; charset=UTF-8", order, "media"))
 			if effects, recs := h.effectCount(t), h.records(t); effects != 1 || recs != 1 {
 				t.Fatalf("%d effects and %d records, want 1 and 1", effects, recs)
