@@ -104,3 +104,34 @@ func FuzzReadValidMatchesDecoder(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFastMatchesChecker checks that the one-pass decoder DecodeOrder
+// tries first accepts exactly the bodies the checker accepts (the checker
+// reads through encoding/json's Decoder or readValid, which
+// FuzzReadValidMatchesDecoder holds to the Decoder), and makes the same
+// Request of them.
+func FuzzDecodeFastMatchesChecker(f *testing.F) {
+	for _, s := range []string{validBody, `{}`, `{"parcel":{"weight_kg":1e999999999}}`,
+		strings.Replace(validBody, `"Ann Lee"`, `"\u0041nn \"L\u00e9e\"\ud83d\ude00 \ud800 \/"`, 1),
+		strings.Replace(validBody, `"sender"`, `"s\u0065nder"`, 1),
+		strings.Replace(validBody, `"books"`, `"  caf`+"\u00e9"+` \t "`, 1),
+		strings.Replace(validBody, `"suburb": "Sydney",`, `"suburb": "Sydney", "line2": "",`, 1),
+		strings.Replace(validBody, `2.5`, `25e-1`, 1), strings.Replace(validBody, `2.5`, `2.5001`, 1),
+		strings.Replace(validBody, `30`, `-0`, 1), strings.Replace(validBody, `"2000"`, `"2001"`, 1),
+		validBody + " x", validBody[:len(validBody)-2],
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeFast(data)
+		checked, err := decodeChecked(data)
+		switch {
+		case ok && err != nil:
+			t.Fatalf("decodeFast accepted %q, which the checker refuses: %v", data, err)
+		case !ok && err == nil:
+			t.Fatalf("decodeFast refused %q, a valid order", data)
+		case ok && !reflect.DeepEqual(fast, checked):
+			t.Fatalf("decodeFast(%q) = %+v, the checker makes %+v", data, fast, checked)
+		}
+	})
+}
