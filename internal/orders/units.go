@@ -10,14 +10,14 @@ import (
 type Grams int64
 
 // MarshalJSON renders g as a JSON number of kilograms.
-func (g Grams) MarshalJSON() ([]byte, error) { return []byte(fixed(int64(g), 3)), nil }
+func (g Grams) MarshalJSON() ([]byte, error) { return appendFixed(nil, int64(g), 3), nil }
 
 // Millimetres is a length in whole millimetres. Its JSON form is
 // centimetres, the shortest decimal that is exact (305 is 30.5, 300 is 30).
 type Millimetres int64
 
 // MarshalJSON renders m as a JSON number of centimetres.
-func (m Millimetres) MarshalJSON() ([]byte, error) { return []byte(fixed(int64(m), 1)), nil }
+func (m Millimetres) MarshalJSON() ([]byte, error) { return appendFixed(nil, int64(m), 1), nil }
 
 // fixed renders v/10^decimals as the shortest exact decimal.
 func fixed(v int64, decimals int) string { return string(appendFixed(nil, v, decimals)) }
