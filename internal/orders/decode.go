@@ -76,8 +76,8 @@ func decodeChecked(body []byte) (Request, error) {
 }
 
 // readValue reads one JSON value from dec: *object, []any, string,
-// json.Number, bool or nil. DecodeOrder uses it only on bodies json.Valid
-// refused, for its error; readValid is the fast path.
+// json.Number, bool or nil. decodeChecked uses it only on bodies json.Valid
+// refused, for its error; readValid reads the others.
 func readValue(dec *json.Decoder) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {
