@@ -6,13 +6,14 @@ import (
 )
 
 // decodeFast decodes a valid order body in one pass over its bytes,
-// checking the JSON syntax, the schema and every field rule as it reads, with
-// one allocation for all the strings (they share one copy of body). It
-// reports false for anything DecodeOrder would refuse, and also for
-// nothing else: the rules are those of checker (checkText, checkNumber and
-// the address's code checks), so that when it says true its Request is the
-// one the checker would make of the same bytes. DecodeOrder then needs the
-// checker only to say what is wrong with a body.
+// checking the JSON syntax, the schema and every field rule as it reads. It
+// allocates once for a body whose strings hold no escapes (they share one
+// copy of body), and once more per string that does. It reports false for
+// every body DecodeOrder refuses, and for no other: its rules are the
+// checker's own (checkText, checkNumber and the address's code checks), so
+// that when it reports true its Request is the one the checker makes of the
+// same bytes (FuzzDecodeFastMatchesChecker). DecodeOrder needs the checker
+// only to say what is wrong with a body.
 func decodeFast(body []byte) (Request, bool) {
 	var r Request
 	d := fastDecoder{s: string(body)}
@@ -59,15 +60,15 @@ func (d *fastDecoder) peek() byte {
 	return d.s[d.i]
 }
 
-// object reads an object whose member names are all in names (at most 8),
-// each at most once and all of them present unless optional lists them
-// (by their index in names, as a bit mask); member reads each value. It
-// reports false for a missing, duplicated or unknown name, or when member
-// does.
+// object reads an object whose members are names, each exactly once, in
+// any order; member reads the value of each. It reports false for a missing,
+// duplicated or unknown name, or when member does.
 func (d *fastDecoder) object(member func(name string) bool, names ...string) bool {
 	return d.objectWith(member, 0, names...)
 }
 
+// objectWith is object where the members whose bits are set in optional
+// (bit k for names[k]; at most 8 names) may be missing.
 func (d *fastDecoder) objectWith(member func(name string) bool, optional uint8, names ...string) bool {
 	if d.peek() != '{' {
 		return false
@@ -136,7 +137,7 @@ func (d *fastDecoder) number(dst *int64, decimals int, max int64) bool {
 	if !ok {
 		return false
 	}
-	units, problem := checkNumber(n, decimals, max, "")
+	units, problem := checkNumber(n, decimals, max, "") // the unit only words a problem
 	*dst = units
 	return problem == ""
 }
