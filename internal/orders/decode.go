@@ -26,6 +26,17 @@ type object struct {
 // trimmed strings and exact gram and millimetre values; encoding it with
 // encoding/json and decoding that again yields the same Request.
 func DecodeOrder(body []byte) (Request, error) {
+	if r, ok := decodeFast(body); ok {
+		return r, nil
+	}
+	return decodeChecked(body)
+}
+
+// decodeChecked is DecodeOrder by the checker: it reads body into a tree
+// of JSON values and walks the schema over it, collecting every problem. It
+// makes of a valid body the Request decodeFast makes, and is the slower
+// path DecodeOrder takes only for a body decodeFast refuses, to say why.
+func decodeChecked(body []byte) (Request, error) {
 	if !utf8.Valid(body) {
 		return Request{}, fmt.Errorf("%w: not valid UTF-8", ErrMalformedBody)
 	}
@@ -65,8 +76,8 @@ func DecodeOrder(body []byte) (Request, error) {
 }
 
 // readValue reads one JSON value from dec: *object, []any, string,
-// json.Number, bool or nil. DecodeOrder uses it only on bodies json.Valid
-// refused, for its error; readValid is the fast path.
+// json.Number, bool or nil. decodeChecked uses it only on bodies json.Valid
+// refused, for its error; readValid reads the others.
 func readValue(dec *json.Decoder) (any, error) {
 	tok, err := dec.Token()
 	if err != nil {

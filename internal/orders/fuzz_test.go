@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -64,25 +65,34 @@ func TestFuzzSeedsNamedValidAreValid(t *testing.T) {
 	for _, f := range files {
 		t.Run(filepath.Base(f)+" decodes without error", func(t *testing.T) {
 			t.Parallel()
-			raw, err := os.ReadFile(f)
+			data, err := readSeed(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-			lit := strings.TrimSuffix(strings.TrimPrefix(lines[len(lines)-1], "[]byte("), ")")
-			data, err := strconv.Unquote(lit)
-			if err != nil {
-				t.Fatalf("seed %s: %v", f, err)
-			}
-			if _, err := DecodeOrder([]byte(data)); err != nil {
+			if _, err := DecodeOrder(data); err != nil {
 				t.Fatalf("seed %s is not a valid order: %v", f, err)
 			}
 		})
 	}
 }
 
-// FuzzReadValidMatchesDecoder checks that the fast reader DecodeOrder uses
-// on valid JSON reads every valid JSON text exactly as encoding/json's
+// readSeed returns the []byte input of a seed corpus file of a fuzz test.
+func readSeed(file string) ([]byte, error) {
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	lit := strings.TrimSuffix(strings.TrimPrefix(lines[len(lines)-1], "[]byte("), ")")
+	data, err := strconv.Unquote(lit)
+	if err != nil {
+		return nil, fmt.Errorf("seed %s: %w", file, err)
+	}
+	return []byte(data), nil
+}
+
+// FuzzReadValidMatchesDecoder checks that the reader decodeChecked uses on
+// valid JSON reads every valid JSON text exactly as encoding/json's
 // Decoder does.
 func FuzzReadValidMatchesDecoder(f *testing.F) {
 	for _, s := range []string{validBody, `{}`, `[]`, `{"a":[1,-2.5e+3,true,false,null,"x"],"a":{}}`,
@@ -101,6 +111,46 @@ func FuzzReadValidMatchesDecoder(f *testing.F) {
 		}
 		if got := readValid(data); !reflect.DeepEqual(got, want) {
 			t.Fatalf("readValid(%q) = %#v, the Decoder reads %#v", data, got, want)
+		}
+	})
+}
+
+// FuzzDecodeFastMatchesChecker checks that the one-pass decoder DecodeOrder
+// tries first accepts exactly the bodies the checker accepts (the checker
+// reads through encoding/json's Decoder or readValid, which
+// FuzzReadValidMatchesDecoder holds to the Decoder), and makes the same
+// Request of them.
+func FuzzDecodeFastMatchesChecker(f *testing.F) {
+	for _, s := range []string{validBody, `{}`, `{"parcel":{"weight_kg":1e999999999}}`,
+		strings.Replace(validBody, `"Ann Lee"`, `"\u0041nn \"L\u00e9e\"\ud83d\ude00 \ud800 \/"`, 1),
+		strings.Replace(validBody, `"sender"`, `"s\u0065nder"`, 1),
+		strings.Replace(validBody, `"books"`, `"  caf`+"\u00e9"+` \t "`, 1),
+		strings.Replace(validBody, `"suburb": "Sydney",`, `"suburb": "Sydney", "line2": "",`, 1),
+		strings.Replace(validBody, `2.5`, `25e-1`, 1), strings.Replace(validBody, `2.5`, `2.5001`, 1),
+		strings.Replace(validBody, `30`, `-0`, 1), strings.Replace(validBody, `"2000"`, `"2001"`, 1),
+		validBody + " x", validBody[:len(validBody)-2],
+	} {
+		f.Add([]byte(s))
+	}
+	// And FuzzDecodeOrder's corpus: valid and invalid orders of every kind.
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzDecodeOrder", "*"))
+	for _, file := range files {
+		data, err := readSeed(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeFast(data)
+		checked, err := decodeChecked(data)
+		switch {
+		case ok && err != nil:
+			t.Fatalf("decodeFast accepted %q, which the checker refuses: %v", data, err)
+		case !ok && err == nil:
+			t.Fatalf("decodeFast refused %q, a valid order", data)
+		case ok && !reflect.DeepEqual(fast, checked):
+			t.Fatalf("decodeFast(%q) = %+v, the checker makes %+v", data, fast, checked)
 		}
 	})
 }

@@ -2,7 +2,6 @@ package orders
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -179,17 +178,6 @@ func (h *Handler) storeFailed(w http.ResponseWriter, r *http.Request, err error)
 		"the order could not be stored or read; retry later")
 }
 
-// EncodeOrder returns the JSON body of a response carrying o: encoding/json
-// of Order and a newline. Create and Get both use it, so they answer the same
-// order with the same bytes.
-func EncodeOrder(o Order) []byte {
-	b, err := json.Marshal(o)
-	if err != nil { // unreachable: Order holds strings, integers and a time.Time in range
-		panic("orders: encode order: " + err.Error())
-	}
-	return append(b, '\n')
-}
-
 func writeOrder(w http.ResponseWriter, status int, o Order) {
 	body := EncodeOrder(o)
 	h := w.Header()
@@ -202,6 +190,9 @@ func writeOrder(w http.ResponseWriter, status int, o Order) {
 // isJSON reports whether a Content-Type header value is application/json
 // with, if any, charset utf-8.
 func isJSON(v string) bool {
+	if strings.EqualFold(v, "application/json") || strings.EqualFold(v, "application/json; charset=utf-8") {
+		return true // what clients send, without parsing it
+	}
 	mt, params, err := mime.ParseMediaType(v)
 	if err != nil || mt != "application/json" {
 		return false

@@ -30,7 +30,10 @@ func NewIDFrom(r io.Reader) (string, error) {
 	if _, err := io.ReadFull(r, b[:]); err != nil {
 		return "", fmt.Errorf("orders: new id: %w", err)
 	}
-	return idPrefix + idEncoding.EncodeToString(b[:]), nil
+	var id [len(idPrefix) + 26]byte // 26: the base32 digits of 128 bits
+	copy(id[:], idPrefix)
+	idEncoding.Encode(id[len(idPrefix):], b[:])
+	return string(id[:]), nil
 }
 
 // newIDFor is the handler's default id source: NewIDFrom(ddb.KeyRand(ctx)),

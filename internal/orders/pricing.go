@@ -1,6 +1,6 @@
 package orders
 
-import "fmt"
+import "strconv"
 
 // Currency is the currency of every price.
 const Currency = "AUD"
@@ -112,5 +112,12 @@ func Quote(p Parcel, from, to Address) Price {
 	steps := (int64(ChargeableWeight(p)) + stepGrams - 1) / stepGrams
 	t := tariff[LaneOf(from, to)]
 	cents := t.base + steps*t.perStep
-	return Price{Amount: fmt.Sprintf("%d.%02d", cents/100, cents%100), Currency: Currency}
+	return Price{Amount: amount(cents), Currency: Currency}
+}
+
+// amount renders cents, at least 0, as a decimal with two places.
+func amount(cents int64) string {
+	var buf [24]byte
+	b := strconv.AppendInt(buf[:0], cents/100, 10)
+	return string(append(b, '.', byte('0'+cents%100/10), byte('0'+cents%10)))
 }

@@ -1,6 +1,9 @@
 package orders
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 func addr(state, postcode string) Address {
 	return Address{Line1: "1 Test St", Suburb: "Testville", State: state, Postcode: postcode, Country: "AU"}
@@ -86,5 +89,14 @@ func TestLaneOf(t *testing.T) {
 				t.Fatalf("LaneOf = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestAmountHasTwoDecimalPlaces(t *testing.T) {
+	t.Parallel()
+	for _, cents := range []int64{0, 5, 10, 99, 100, 805, 1845, 7395, 123456789} {
+		if got, want := amount(cents), fmt.Sprintf("%d.%02d", cents/100, cents%100); got != want {
+			t.Errorf("amount(%d) = %q, want %q", cents, got, want)
+		}
 	}
 }

@@ -64,13 +64,9 @@ func NewStore(api StoreAPI, table string) *Store {
 // is sent at once, and Create returns an error wrapping ErrExists when the
 // id is taken, or DynamoDB's error.
 func (s *Store) Create(ctx context.Context, o Order) error {
-	item, err := attributevalue.MarshalMap(o)
-	if err != nil {
-		return fmt.Errorf("orders: encode order %s: %w", o.ID, err)
-	}
-	err = ddb.Write(ctx, s.api, types.TransactWriteItem{Put: &types.Put{
+	err := ddb.Write(ctx, s.api, types.TransactWriteItem{Put: &types.Put{
 		TableName:                aws.String(s.table),
-		Item:                     item,
+		Item:                     orderItem(o),
 		ConditionExpression:      aws.String("attribute_not_exists(#id)"),
 		ExpressionAttributeNames: map[string]string{"#id": keyAttr},
 	}})

@@ -10,39 +10,50 @@ import (
 type Grams int64
 
 // MarshalJSON renders g as a JSON number of kilograms.
-func (g Grams) MarshalJSON() ([]byte, error) { return []byte(fixed(int64(g), 3)), nil }
+func (g Grams) MarshalJSON() ([]byte, error) { return appendFixed(nil, int64(g), 3), nil }
 
 // Millimetres is a length in whole millimetres. Its JSON form is
 // centimetres, the shortest decimal that is exact (305 is 30.5, 300 is 30).
 type Millimetres int64
 
 // MarshalJSON renders m as a JSON number of centimetres.
-func (m Millimetres) MarshalJSON() ([]byte, error) { return []byte(fixed(int64(m), 1)), nil }
+func (m Millimetres) MarshalJSON() ([]byte, error) { return appendFixed(nil, int64(m), 1), nil }
 
 // fixed renders v/10^decimals as the shortest exact decimal.
-func fixed(v int64, decimals int) string {
-	neg := v < 0
+func fixed(v int64, decimals int) string { return string(appendFixed(nil, v, decimals)) }
+
+// appendFixed appends fixed(v, decimals) to b.
+func appendFixed(b []byte, v int64, decimals int) []byte {
 	u := uint64(v)
-	if neg {
+	if v < 0 {
+		b = append(b, '-')
 		u = -u
 	}
-	s := strconv.FormatUint(u, 10)
+	var buf [20]byte // the digits of any uint64
+	s := strconv.AppendUint(buf[:0], u, 10)
 	if len(s) <= decimals {
-		s = strings.Repeat("0", decimals-len(s)+1) + s
+		b = append(b, '0')
+	} else {
+		b = append(b, s[:len(s)-decimals]...)
 	}
-	whole, frac := s[:len(s)-decimals], strings.TrimRight(s[len(s)-decimals:], "0")
-	if frac != "" {
-		whole += "." + frac
+	frac := s[max(len(s)-decimals, 0):]
+	for len(frac) > 0 && frac[len(frac)-1] == '0' {
+		frac = frac[:len(frac)-1]
 	}
-	if neg {
-		whole = "-" + whole
+	if len(frac) == 0 {
+		return b
 	}
-	return whole
+	b = append(b, '.')
+	for range decimals - len(s) { // the zeros that lead the fraction
+		b = append(b, '0')
+	}
+	return append(b, frac...)
 }
 
 // parseFixed converts the JSON number s to an integer count of
 // 10^-decimals units. ok is false when s has more precision than that, or
-// when the result would not fit comfortably in an int64 (more than 18 digits).
+// when the result would not fit comfortably in an int64 (more than 18
+// digits), or when s's exponent is beyond ±1000.
 func parseFixed(s string, decimals int) (v int64, ok bool) {
 	neg := strings.HasPrefix(s, "-")
 	s = strings.TrimPrefix(s, "-")
@@ -54,26 +65,42 @@ func parseFixed(s string, decimals int) (v int64, ok bool) {
 		}
 		exp, s = e, s[:i]
 	}
-	digits := s
+	whole, frac := s, ""
 	if i := strings.IndexByte(s, '.'); i >= 0 {
-		digits = s[:i] + s[i+1:]
-		exp -= len(s) - i - 1
+		whole, frac = s[:i], s[i+1:]
 	}
-	exp += decimals
-	digits = strings.TrimLeft(digits, "0")
-	for exp < 0 && strings.HasSuffix(digits, "0") {
-		digits = digits[:len(digits)-1]
+	// The digits are whole followed by frac, worth 10^exp units each.
+	exp += decimals - len(frac)
+	digit := func(k int) byte {
+		if k < len(whole) {
+			return whole[k]
+		}
+		return frac[k-len(whole)]
+	}
+	lo, hi := 0, len(whole)+len(frac)
+	for lo < hi && digit(lo) == '0' {
+		lo++
+	}
+	for exp < 0 && lo < hi && digit(hi-1) == '0' {
+		hi--
 		exp++
 	}
-	if digits == "" {
+	if lo == hi {
 		return 0, true
 	}
-	if exp < 0 || len(digits)+exp > 18 {
+	if exp < 0 || hi-lo+exp > 18 {
 		return 0, false
 	}
-	n, err := strconv.ParseInt(digits+strings.Repeat("0", exp), 10, 64)
-	if err != nil {
-		return 0, false
+	var n int64
+	for k := lo; k < hi; k++ {
+		d := digit(k)
+		if d < '0' || d > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(d-'0')
+	}
+	for range exp {
+		n *= 10
 	}
 	if neg {
 		n = -n

@@ -2,6 +2,9 @@ package orders
 
 import (
 	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -60,4 +63,99 @@ func TestUnitsRenderAsShortestExactDecimal(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzParseFixedMatchesReference checks parseFixed, which allocates
+// nothing, against the plain string arithmetic it replaced, on every JSON
+// number and every precision the schema uses.
+func FuzzParseFixedMatchesReference(f *testing.F) {
+	for _, s := range []string{"2.5", "2.50000", "25E-1", "0.0025e3", "30", "0.001", "-1.5", "0.000", "2.5001", "1e-9",
+		"1e999999999", "1e30", "0e2000", "100000000000000000", "0.1e+1001", "-0", "1200.0e-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var n json.Number
+		if json.Unmarshal([]byte(s), &n) != nil || string(n) != s {
+			return // parseFixed is only given JSON numbers
+		}
+		for decimals := range 4 {
+			got, gotOK := parseFixed(s, decimals)
+			want, wantOK := parseFixedReference(s, decimals)
+			if got != want || gotOK != wantOK {
+				t.Fatalf("parseFixed(%q, %d) = %d, %v; the reference says %d, %v", s, decimals, got, gotOK, want, wantOK)
+			}
+		}
+	})
+}
+
+// parseFixedReference is parseFixed as first written: slower (it builds
+// strings), plainly right.
+func parseFixedReference(s string, decimals int) (v int64, ok bool) {
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	exp := 0
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		e, err := strconv.Atoi(s[i+1:])
+		if err != nil || e > 1000 || e < -1000 {
+			return 0, false
+		}
+		exp, s = e, s[:i]
+	}
+	digits := s
+	if i := strings.IndexByte(s, '.'); i >= 0 {
+		digits = s[:i] + s[i+1:]
+		exp -= len(s) - i - 1
+	}
+	exp += decimals
+	digits = strings.TrimLeft(digits, "0")
+	for exp < 0 && strings.HasSuffix(digits, "0") {
+		digits = digits[:len(digits)-1]
+		exp++
+	}
+	if digits == "" {
+		return 0, true
+	}
+	if exp < 0 || len(digits)+exp > 18 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(digits+strings.Repeat("0", exp), 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+func TestFixedRendersEveryValueAsTheReferenceDoes(t *testing.T) {
+	t.Parallel()
+	for _, decimals := range []int{0, 1, 3} {
+		for _, v := range []int64{0, 1, 5, 9, 10, 99, 100, 305, 1000, 2500, 25000, 123456789, -1, -305, -25000, math.MaxInt64, math.MinInt64} {
+			if got, want := fixed(v, decimals), fixedReference(v, decimals); got != want {
+				t.Errorf("fixed(%d, %d) = %q, want %q", v, decimals, got, want)
+			}
+		}
+	}
+}
+
+// fixedReference is fixed as first written.
+func fixedReference(v int64, decimals int) string {
+	neg := v < 0
+	u := uint64(v)
+	if neg {
+		u = -u
+	}
+	s := strconv.FormatUint(u, 10)
+	if len(s) <= decimals {
+		s = strings.Repeat("0", decimals-len(s)+1) + s
+	}
+	whole, frac := s[:len(s)-decimals], strings.TrimRight(s[len(s)-decimals:], "0")
+	if frac != "" {
+		whole += "." + frac
+	}
+	if neg {
+		whole = "-" + whole
+	}
+	return whole
 }

@@ -79,8 +79,7 @@ func (c *checker) object(ptr string, o *object, name string) (*object, string) {
 	return obj, p
 }
 
-// text checks a string member: trimmed, non-empty when required, at most max
-// characters, no control characters.
+// text checks a string member with checkText.
 func (c *checker) text(ptr string, o *object, name string, required bool, max int) string {
 	v, ok := c.member(ptr, o, name, required)
 	if !ok {
@@ -91,45 +90,63 @@ func (c *checker) text(ptr string, o *object, name string, required bool, max in
 		c.fail(pointer(ptr, name), "must be a string")
 		return ""
 	}
-	s = strings.TrimSpace(s)
-	switch {
-	case s == "" && required:
-		c.fail(pointer(ptr, name), "must not be empty")
-	case utf8.RuneCountInString(s) > max:
-		c.fail(pointer(ptr, name), "must be at most %d characters", max)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		c.fail(pointer(ptr, name), "must not contain control characters")
+	s, problem := checkText(s, required, max)
+	if problem != "" {
+		c.fail(pointer(ptr, name), "%s", problem)
 	}
 	return s
 }
 
-// number checks a numeric member that must lie in (0, max] units of
-// 10^-decimals of unit and have no finer precision.
+// checkText returns the string value of a text member trimmed of
+// surrounding white space and, when it breaks a rule, what is wrong with it
+// ("" when nothing is): empty although required, longer than max
+// characters, or holding control characters.
+func checkText(s string, required bool, max int) (string, string) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "" && required:
+		return s, "must not be empty"
+	case utf8.RuneCountInString(s) > max:
+		return s, fmt.Sprintf("must be at most %d characters", max)
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return s, "must not contain control characters"
+	}
+	return s, ""
+}
+
+// number checks a numeric member with checkNumber.
 func (c *checker) number(ptr string, o *object, name string, decimals int, max int64, unit string) int64 {
 	v, ok := c.member(ptr, o, name, true)
 	if !ok {
 		return 0
 	}
-	p := pointer(ptr, name)
 	n, isNum := v.(json.Number)
 	if !isNum {
-		c.fail(p, "must be a number")
+		c.fail(pointer(ptr, name), "must be a number")
 		return 0
 	}
-	limit := fixed(max, decimals)
-	f, _ := strconv.ParseFloat(string(n), 64) // a JSON number always parses; overflow gives ±Inf
-	units, exact := parseFixed(string(n), decimals)
+	units, problem := checkNumber(string(n), decimals, max, unit)
+	if problem != "" {
+		c.fail(pointer(ptr, name), "%s", problem)
+	}
+	return units
+}
+
+// checkNumber returns the value of the JSON number n in units of
+// 10^-decimals of unit, or 0 and what is wrong with it: not in (0, max]
+// units, or finer than one unit.
+func checkNumber(n string, decimals int, max int64, unit string) (int64, string) {
+	f, _ := strconv.ParseFloat(n, 64) // a JSON number always parses; overflow gives ±Inf
+	units, exact := parseFixed(n, decimals)
 	switch {
 	case f <= 0 || (exact && units <= 0):
-		c.fail(p, "must be greater than 0 %s", unit)
+		return 0, "must be greater than 0 " + unit
 	case f > float64(max)/pow10(decimals) || (exact && units > max):
-		c.fail(p, "must be at most %s %s", limit, unit)
+		return 0, "must be at most " + fixed(max, decimals) + " " + unit
 	case !exact:
-		c.fail(p, "must have at most %d decimal places", decimals)
-	default:
-		return units
+		return 0, fmt.Sprintf("must have at most %d decimal places", decimals)
 	}
-	return 0
+	return units, ""
 }
 
 func pow10(n int) float64 {
@@ -175,26 +192,58 @@ func (c *checker) address(ptr string, o *object) Address {
 	n := len(c.errs)
 	a.State = c.text(p, ao, "state", true, MaxAddressLineLen)
 	stateOK := len(c.errs) == n
-	if stateOK && !ValidState(a.State) {
-		c.fail(pointer(p, "state"), "must be one of %s", strings.Join(States, ", "))
-		stateOK = false
+	if stateOK {
+		if problem := stateProblem(a.State); problem != "" {
+			c.fail(pointer(p, "state"), "%s", problem)
+			stateOK = false
+		}
 	}
 	n = len(c.errs)
 	a.Postcode = c.text(p, ao, "postcode", true, MaxAddressLineLen)
 	if len(c.errs) == n {
-		if _, ok := postcodeNumber(a.Postcode); !ok {
-			c.fail(pointer(p, "postcode"), "must be 4 digits")
-		} else if stateOK && !PostcodeInState(a.Postcode, a.State) {
-			c.fail(pointer(p, "postcode"), "is not a postcode of %s", a.State)
+		if problem := postcodeProblem(a.Postcode, a.State, stateOK); problem != "" {
+			c.fail(pointer(p, "postcode"), "%s", problem)
 		}
 	}
 	n = len(c.errs)
 	a.Country = c.text(p, ao, "country", true, MaxAddressLineLen)
-	if len(c.errs) == n && a.Country != "AU" {
-		c.fail(pointer(p, "country"), "must be AU: only Australian addresses are served")
+	if len(c.errs) == n {
+		if problem := countryProblem(a.Country); problem != "" {
+			c.fail(pointer(p, "country"), "%s", problem)
+		}
 	}
 	c.extras(p, ao, "line1", "line2", "suburb", "state", "postcode", "country")
 	return a
+}
+
+// stateProblem says what is wrong with a state that passed checkText, or "".
+func stateProblem(state string) string {
+	if !ValidState(state) {
+		return "must be one of " + strings.Join(States, ", ")
+	}
+	return ""
+}
+
+// postcodeProblem says what is wrong with a postcode that passed checkText,
+// or ""; stateOK says whether the address's state passed its checks, so
+// that the postcode is judged against it.
+func postcodeProblem(postcode, state string, stateOK bool) string {
+	if _, ok := postcodeNumber(postcode); !ok {
+		return "must be 4 digits"
+	}
+	if stateOK && !PostcodeInState(postcode, state) {
+		return "is not a postcode of " + state
+	}
+	return ""
+}
+
+// countryProblem says what is wrong with a country that passed checkText,
+// or "".
+func countryProblem(country string) string {
+	if country != "AU" {
+		return "must be AU: only Australian addresses are served"
+	}
+	return ""
 }
 
 func (c *checker) parcel(ptr string, o *object) Parcel {
