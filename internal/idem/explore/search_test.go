@@ -264,6 +264,29 @@ func walk(ctx context.Context, e *env, seed uint64, n int, b bounds, workers int
 	wg.Wait()
 }
 
+// itemWalk is walk for Item mode: walk i is drawn from PCG(seed, 1<<32 + i),
+// apart from the other modes' walks.
+func itemWalk(ctx context.Context, e *env, seed uint64, n int, b bounds, workers int, t *tally) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				r := rand.New(rand.NewPCG(seed, 1<<32+uint64(i)))
+				s := newSchedule(e, itemWalkConfig(r), b, &walkChooser{r: r})
+				t.add(s, s.run(ctx))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
 // replay runs one seed and returns the schedule.
 func replay(ctx context.Context, e *env, sd string, b bounds) (*schedule, error) {
 	c, ds, err := parseSeed(sd)
