@@ -26,9 +26,12 @@ var (
 	flagPreempt = flag.Int("explore.preempt", 1, "DFS bound: preemptions per schedule")
 	flagFaults  = flag.Int("explore.faults", 1, "DFS bound: faults per schedule")
 	flagMoves   = flag.Int("explore.moves", 0, "DFS bound: clock moves per schedule")
+	flagIPre    = flag.Int("explore.itempreempt", 1, "DFS bound for Item mode: preemptions per schedule")
+	flagIFaults = flag.Int("explore.itemfaults", 0, "DFS bound for Item mode: faults per schedule")
+	flagIMoves  = flag.Int("explore.itemmoves", 0, "DFS bound for Item mode: clock moves and TTL steps per schedule")
 	flagMax     = flag.Int("explore.max", 0, "stop the DFS after this many schedules (0: exhaust the bound)")
 	flagWalks   = flag.Int("explore.walks", 300, "random walks over deeper schedules after the DFS (Lease and Optimistic mode)")
-	flagIWalks  = flag.Int("explore.itemwalks", 100, "random walks over deeper Item-mode schedules after those")
+	flagIWalks  = flag.Int("explore.itemwalks", 30, "random walks over deeper Item-mode schedules after those")
 	flagSeed    = flag.Uint64("explore.seed", 1, "seed of the random walks")
 	flagWorkers = flag.Int("explore.workers", 16, "schedules run at once")
 	flagDFSMove = flag.String("explore.dfsmoves", "lapse,expire", "DFS bound: the clock moves on offer (lapse, expire, leaseedge, expireedge); the random walk offers all")
@@ -105,6 +108,7 @@ func TestExplore(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := bounds{preempt: *flagPreempt, faults: *flagFaults, moves: *flagMoves, moveSet: moves}
+	bItem := bounds{preempt: *flagIPre, faults: *flagIFaults, moves: *flagIMoves, moveSet: []move{mExpire, mExpireEdge}}
 	modes := map[string]bool{}
 	for _, m := range strings.Split(*flagModes, ",") {
 		modes[m] = true
@@ -125,13 +129,18 @@ func TestExplore(t *testing.T) {
 	if stepPoints {
 		steps = " (Item mode: also at StepHandled and StepCommitted)"
 	}
-	fmt.Printf("explore: dfs bound: 2 attempts, %s%s, over %d configurations:\n", b, steps, len(cfgs))
+	fmt.Printf("explore: dfs bound: 2 attempts; Lease and Optimistic mode: %s; Item mode: %s, and TTL steps%s; over %d configurations:\n", b, bItem, steps, len(cfgs))
 	for _, c := range cfgs {
 		fmt.Printf("explore:   %s\n", c)
 	}
 	stop := progress(&mine, 30*time.Second)
 	defer stop()
-	n, complete := dfs(ctx, e, cfgs, b, *flagWorkers, *flagMax, &mine)
+	n, complete := dfs(ctx, e, cfgs, func(c config) bounds {
+		if c.mode == idem.Item {
+			return bItem
+		}
+		return b
+	}, *flagWorkers, *flagMax, &mine)
 	state := "exhausted the bound"
 	if !complete {
 		state = fmt.Sprintf("stopped at -explore.max=%d before exhausting the bound", *flagMax)

@@ -200,6 +200,9 @@ func (p *proc) itemFn(ctx context.Context) (idem.Outcome, error) {
 func (a *api) putItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
 	sent := *in
 	sent.ReturnValues = types.ReturnValueAllOld
+	if a.p.s.cfg.sabotage == "item-unconditional" {
+		sent.ConditionExpression, sent.ExpressionAttributeNames, sent.ExpressionAttributeValues = nil, nil, nil
+	}
 	var out *dynamodb.PutItemOutput
 	err := a.send(point{kind: pCall, op: "PutItem"}, func() error {
 		var err error
