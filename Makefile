@@ -117,7 +117,7 @@ soak: deps
 # EXPLORE_FLAGS: the bound of the depth-first enumeration and the random
 # walk (see internal/idem/explore). The output ends with one line:
 # "explore: N schedules, M faults injected, K violations".
-EXPLORE_FLAGS ?= -explore.preempt=1 -explore.faults=1 -explore.moves=1 -explore.walks=3000 -explore.itemfaults=1 -explore.itemwalks=500
+EXPLORE_FLAGS ?= -explore.preempt=1 -explore.faults=1 -explore.moves=1 -explore.walks=3000 -explore.itemfaults=1 -explore.itemwalks=2000
 explore: deps
 	$(GO) test -c -tags explore,crashtest -o $(BUILD_DIR)/explore.test ./internal/idem/explore
 	$(DDB) run -- $(BUILD_DIR)/explore.test -test.count=1 -test.timeout 60m $(EXPLORE_FLAGS)

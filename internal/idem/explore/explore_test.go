@@ -31,7 +31,7 @@ var (
 	flagIMoves  = flag.Int("explore.itemmoves", 0, "DFS bound for Item mode: clock moves and TTL steps per schedule")
 	flagMax     = flag.Int("explore.max", 0, "stop the DFS after this many schedules (0: exhaust the bound)")
 	flagWalks   = flag.Int("explore.walks", 300, "random walks over deeper schedules after the DFS (Lease and Optimistic mode)")
-	flagIWalks  = flag.Int("explore.itemwalks", 30, "random walks over deeper Item-mode schedules after those")
+	flagIWalks  = flag.Int("explore.itemwalks", 100, "random walks over deeper Item-mode schedules after those")
 	flagSeed    = flag.Uint64("explore.seed", 1, "seed of the random walks")
 	flagWorkers = flag.Int("explore.workers", 16, "schedules run at once")
 	flagDFSMove = flag.String("explore.dfsmoves", "lapse,expire", "DFS bound: the clock moves on offer (lapse, expire, leaseedge, expireedge); the random walk offers all")
