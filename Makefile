@@ -66,14 +66,14 @@ fmt-check:
 
 vet:
 	$(GO) vet ./...
-	$(GO) vet -tags explore ./internal/idem/explore
+	$(GO) vet -tags explore,crashtest ./internal/idem/explore
 
 # Integration tests are part of the suite: if DynamoDB Local cannot be started
 # this fails, it does not skip.
 # The explorer (build tag explore) is part of the suite with a short bound:
 # its regression schedules and about two thousand schedules.
 test: deps fmt-check vet
-	$(DDB) run -- bash -c '$(GO) test -count=1 -timeout 8m ./... && $(GO) test -tags explore -count=1 -timeout 5m ./internal/idem/explore'
+	$(DDB) run -- bash -c '$(GO) test -count=1 -timeout 8m ./... && $(GO) test -tags explore,crashtest -count=1 -timeout 5m ./internal/idem/explore'
 
 # The very bootstrap `sam build` packages, but for this machine's
 # architecture, run by local/serve under the Lambda Runtime Interface Emulator
@@ -121,9 +121,9 @@ soak: deps
 # EXPLORE_FLAGS: the bound of the depth-first enumeration and the random
 # walk (see internal/idem/explore). The output ends with one line:
 # "explore: N schedules, M faults injected, K violations".
-EXPLORE_FLAGS ?= -explore.preempt=1 -explore.faults=1 -explore.moves=1 -explore.walks=3000
+EXPLORE_FLAGS ?= -explore.preempt=1 -explore.faults=1 -explore.moves=1 -explore.walks=3000 -explore.itemfaults=1 -explore.itemwalks=2000
 explore: deps
-	$(GO) test -c -tags explore -o $(BUILD_DIR)/explore.test ./internal/idem/explore
+	$(GO) test -c -tags explore,crashtest -o $(BUILD_DIR)/explore.test ./internal/idem/explore
 	$(DDB) run -- $(BUILD_DIR)/explore.test -test.count=1 -test.timeout 60m $(EXPLORE_FLAGS)
 
 # Known vulnerabilities in the dependencies, with the pinned govulncheck. The

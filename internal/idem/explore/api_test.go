@@ -27,7 +27,10 @@ type api struct{ p *proc }
 
 var _ idem.API = (*api)(nil)
 
-var errInjected = errors.New("explore: injected failure; the request did not land")
+var (
+	errInjected = errors.New("explore: injected failure; the request did not land")
+	errLandFail = errors.New("explore: injected failure after the request was sent; it may have landed")
+)
 
 func opErr(op string, err error) error {
 	return &smithy.OperationError{ServiceID: "DynamoDB", OperationName: op, Err: err}
@@ -55,6 +58,7 @@ func (a *api) send(pt point, call func() error, conflict func(onBiz bool) error)
 	p := a.p
 	for {
 		f := p.at(pt)
+		p.lastFault = f
 		switch f {
 		case fCrash:
 			p.die()
@@ -75,6 +79,9 @@ func (a *api) send(pt point, call func() error, conflict func(onBiz bool) error)
 			p.s.tracef("     %s %s: landed (%s)", p.name, pt.op, outcome(err))
 			p.die()
 			return errCrashed
+		case fLandFail:
+			p.s.tracef("     %s %s: sent (%s), then failed", p.name, pt.op, outcome(err))
+			return opErr(pt.op, errLandFail)
 		}
 		return err
 	}
@@ -109,6 +116,9 @@ func (a *api) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(
 }
 
 func (a *api) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	if aws.ToString(in.TableName) == a.p.s.env.itemDef.Name {
+		return a.putItem(ctx, in, o...)
+	}
 	observe := a.isRecord(in.TableName)
 	sent := *in
 	if observe {

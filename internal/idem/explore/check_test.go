@@ -25,6 +25,8 @@ const (
 	evFnStart                   // fn's side effect happened
 	evReturn                    // Do returned to the caller
 	evStart                     // Do was called
+	evItemPut                   // Item mode: a put of an item with its record landed
+	evTTL                       // Item mode: TTL deleted an expired record-only item
 )
 
 // event is something that happened, at virtual time at, in landing order.
@@ -35,10 +37,19 @@ type event struct {
 	rec      *rec // evAcquire, evCommit: the record as written
 	old      *rec // the record a put replaced (nil: none)
 	replaces bool // a put: old says what it replaced
+
+	clock    time.Time // the clock of run's host at (virtual time when run is nil)
+	gen      int       // evItemPut, evTTL: the generation
+	item     *itemRec  // evItemPut: the item as written
+	itemOld  *itemRec  // evItemPut: what it replaced; evTTL: what TTL deleted
+	landFail bool      // evItemPut: the call then failed
 }
 
 func (s *schedule) record(e event) {
-	e.at = s.virtual()
+	e.at, e.clock = s.virtual(), s.virtual()
+	if e.run != nil {
+		e.clock = e.run.clock()
+	}
 	s.mu.Lock()
 	s.log = append(s.log, e)
 	s.mu.Unlock()
@@ -51,6 +62,8 @@ func (s *schedule) record(e event) {
 		s.tracef("     %s released the record", e.run.name)
 	case evFnStart:
 		s.tracef("     %s fn ran (side effect) at %s", e.run.name, s.rel(e.at))
+	case evItemPut:
+		s.tracef("     %s's put landed at generation %d: %s %q, replacing %s", e.run.name, e.gen, e.item, e.item.data, e.itemOld)
 	}
 }
 

@@ -30,11 +30,38 @@ type config struct {
 	wait      time.Duration // idem.Config.Wait
 	attempts  int           // 2 or 3
 	ahead     int           // the attempt whose clock runs ClockSkew ahead; -1: none
-	sabotage  string        // self-test only: "unfenced-delete" strips the fence off every DeleteItem
+	sabotage  string        // self-test only: "unfenced-delete" strips the fence off every DeleteItem, "item-unconditional" the condition off Item mode's put
+
+	// Item mode only.
+	mix   int    // 0: every attempt the same request; mixWriteRefuse: even attempts write (fp-w), odd ones write nothing (fp-r); mixFingerprints: attempt i has fingerprint fp-i
+	prior string // earlier uses of the key before the attempts, each then expired: 'o' an order, 'r' a refusal (record-only), in order
 }
+
+// request returns attempt i's fingerprint and whether its fn writes.
+func (c config) request(i int) (fp string, writes bool) {
+	switch c.mix {
+	case mixWriteRefuse:
+		if i%2 == 0 {
+			return "fp-w", c.writes
+		}
+		return "fp-r", false
+	case mixFingerprints:
+		return fmt.Sprintf("fp-%d", i), c.writes
+	}
+	return "fp", c.writes
+}
+
+// Item-mode mixes of requests across attempts.
+const (
+	mixWriteRefuse  = 1
+	mixFingerprints = 2
+)
 
 func (c config) String() string {
 	s := fmt.Sprintf("mode=%s,writes=%d,ret=%s,wait=%s,n=%d,ahead=%d", c.mode, b2i(c.writes), c.retention, c.wait, c.attempts, c.ahead)
+	if c.mode == idem.Item {
+		s += fmt.Sprintf(",mix=%d,prior=%s", c.mix, c.prior)
+	}
 	if c.sabotage != "" {
 		s += ",sabotage=" + c.sabotage
 	}
@@ -63,6 +90,8 @@ func parseConfig(s string) (config, error) {
 				c.mode = idem.Lease
 			case "optimistic":
 				c.mode = idem.Optimistic
+			case "item":
+				c.mode = idem.Item
 			default:
 				err = fmt.Errorf("unknown mode")
 			}
@@ -81,6 +110,16 @@ func parseConfig(s string) (config, error) {
 			c.ahead, err = strconv.Atoi(v)
 		case "sabotage":
 			c.sabotage = v
+		case "mix":
+			c.mix, err = strconv.Atoi(v)
+			if err == nil && (c.mix < 0 || c.mix > mixFingerprints) {
+				err = fmt.Errorf("mix is 0, 1 or 2")
+			}
+		case "prior":
+			if strings.Trim(v, "or") != "" || len(v) > idem.MaxGenerations {
+				err = fmt.Errorf("prior is up to %d of 'o' (an order) and 'r' (a refusal)", idem.MaxGenerations)
+			}
+			c.prior = v
 		default:
 			err = fmt.Errorf("unknown key")
 		}
@@ -107,8 +146,31 @@ func dfsConfigs() []config {
 	return cs
 }
 
-// walkConfig draws the configuration of random walk number i: any mode,
-// retention, Wait, 2 or 3 attempts, any clock ahead.
+// itemConfigs are Item mode's configurations enumerated depth-first: a
+// writing fn, one that writes nothing, both mixed (with their own
+// fingerprints), two writers with different fingerprints, and a second use
+// of the key after the retention of an earlier order or refusal. The last
+// generation and a key used up (earlier uses in 7 or 8 generations) are
+// left to the walks and regression seeds: each attempt then passes 8
+// generations, and the enumeration grows tenfold.
+func itemConfigs() []config {
+	item := func(writes bool, mix int, prior string) config {
+		return config{mode: idem.Item, writes: writes, retention: longRet, attempts: 2, ahead: 1, mix: mix, prior: prior}
+	}
+	return []config{
+		item(true, 0, ""),
+		item(false, 0, ""),
+		item(true, mixWriteRefuse, ""),
+		item(true, mixFingerprints, ""),
+		item(true, 0, "o"),
+		item(true, 0, "r"),
+		item(false, 0, "o"),
+		item(true, mixWriteRefuse, "r"),
+	}
+}
+
+// walkConfig draws the configuration of random walk number i: Lease or
+// Optimistic mode, any retention, Wait, 2 or 3 attempts, any clock ahead.
 func walkConfig(r interface{ IntN(int) int }) config {
 	c := config{mode: idem.Lease, retention: longRet, attempts: 2 + r.IntN(2)}
 	if r.IntN(3) == 0 {
@@ -121,6 +183,19 @@ func walkConfig(r interface{ IntN(int) int }) config {
 	if r.IntN(2) == 0 {
 		c.wait = waitDur
 	}
+	c.ahead = r.IntN(c.attempts+1) - 1
+	return c
+}
+
+// itemWalkConfig draws the configuration of an Item-mode random walk: fn
+// writing or not, any mix of requests, any earlier uses of the key, 2 or 3
+// attempts, any clock ahead.
+func itemWalkConfig(r interface{ IntN(int) int }) config {
+	c := config{mode: idem.Item, retention: longRet, attempts: 2 + r.IntN(2)}
+	c.writes = r.IntN(4) != 0
+	c.mix = r.IntN(3)
+	priors := []string{"", "", "o", "r", "or", "ro", strings.Repeat("o", idem.MaxGenerations-1), strings.Repeat("o", idem.MaxGenerations)}
+	c.prior = priors[r.IntN(len(priors))]
 	c.ahead = r.IntN(c.attempts+1) - 1
 	return c
 }
@@ -138,9 +213,10 @@ const (
 	fCrash             // the process dies before the call is sent (inside fn: before its side effect)
 	fLandCrash         // the call lands, the process dies before it reads the answer
 	fFnError           // inside fn: the side effect happened, then fn returns an error
+	fLandFail          // the call lands, then fails (the SDK gave up waiting): the caller sees an error
 )
 
-var faultNames = [...]string{"", "lost", "conflict", "bizconflict", "fail", "crash", "landcrash", "fnerror"}
+var faultNames = [...]string{"", "lost", "conflict", "bizconflict", "fail", "crash", "landcrash", "fnerror", "landfail"}
 
 func (f fault) String() string { return faultNames[f] }
 
@@ -153,9 +229,10 @@ const (
 	mExpire          // past the retention of every record written so far, for every host
 	mLeaseEdge       // to half a skew before leases taken now end: lapsed only for a clock ahead
 	mExpireEdge      // to half a skew before records written now expire: expired only for a clock ahead
+	mTTL             // not a clock move: TTL deletes every record-only item expired by now (Item mode)
 )
 
-var moveNames = [...]string{"", "lapse", "expire", "leaseedge", "expireedge"}
+var moveNames = [...]string{"", "lapse", "expire", "leaseedge", "expireedge", "ttl"}
 
 func (m move) String() string { return moveNames[m] }
 

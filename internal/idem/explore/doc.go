@@ -5,7 +5,10 @@
 // explore tag:
 //
 //	make explore                       # a few minutes, at least 20,000 schedules
-//	go test -tags explore ./internal/idem/explore -explore.replay='SEED'
+//	go test -tags explore,crashtest ./internal/idem/explore -explore.replay='SEED'
+//
+// (make builds it with crashtest too, for Item mode's step points; a
+// Lease- or Optimistic-mode seed replays with either.)
 //
 // # Model
 //
@@ -43,12 +46,41 @@
 // again after every lease lapsed, if a crashed attempt's lease blocked it),
 // then the first attempt's host retries it (its Cache answers).
 //
+// # Item mode
+//
+// The record lives on the order fn writes, or on a record-only item, in the
+// item table (without TTL) at Guard.ItemKey(scope, key, g); fn draws the
+// order's key from ddb.KeyRand and writes it through the unit of work. The
+// same scheduler and faults apply, and: a put that lands and then fails
+// (landfail); a crash at StepHandled and StepCommitted (crashtest builds);
+// a TTL step that deletes every record-only item expired by the true clock.
+// Configurations: fn writing or not; requests mixed (a writer and a
+// refusal, with their fingerprints) or all with fingerprints of their own;
+// earlier uses of the key, each then expired ('o' an order, 'r' a refusal),
+// up to every generation (walks and regression seeds). Checked after every
+// schedule, on every generation's item and on the puts that landed: at most
+// one item with a live record; a put replaces nothing, or a record-only
+// item expired by more than ClockSkew by the writer's clock, never an
+// order; orders never carry idem_ttl, record-only items always do; every
+// generation below the highest occupied one holds an order, and a put at a
+// later generation lands only once the orders below expired by the writer's
+// clock less the skew; a live record binds its fingerprint; a success is
+// the response on the attempt's own item (fresh) or on another's with the
+// same fingerprint (replay); an attempt whose put landed and is still there
+// answered its own success, or ErrStore when a call failed; ErrMismatch only
+// when another request's item was there, ErrKeyUsedUp only when every
+// generation holds an expired order, ErrInProgress only after refusals of
+// the put, ErrItemWrite and ErrWriteConditionFailed never; and the settle
+// retry answers exactly what the items say (replay, ErrMismatch, a fresh
+// outcome at the first free generation, or ErrKeyUsedUp).
+//
 // # Search
 //
 // Depth-first enumeration of every schedule within a bound (preemptions,
 // faults, clock moves) for each configuration (mode, business write or not,
-// retention shorter than lease plus skew or not, Wait on or off), spread
-// over workers, then a seeded random walk over deeper schedules, with three
-// attempts in some. A violation prints its schedule as a seed that
+// retention shorter than lease plus skew or not, Wait on or off; Item mode
+// has a bound of its own, -explore.itemfaults and so on), spread over
+// workers, then a seeded random walk over deeper schedules, with three
+// attempts in some, and one over Item-mode schedules (-explore.itemwalks). A violation prints its schedule as a seed that
 // -explore.replay runs again, with a trace.
 package explore

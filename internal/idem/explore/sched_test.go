@@ -56,6 +56,7 @@ const (
 	pStart pointKind = iota // the request arrives: Do is about to be called
 	pCall                   // a DynamoDB call is about to be sent
 	pFn                     // inside fn, before its side effect
+	pStep                   // at an idem.Step (Item mode, crashtest builds): op names it
 )
 
 // point is where an attempt waits for the scheduler.
@@ -71,17 +72,23 @@ func (p point) String() string {
 		return "start"
 	case pFn:
 		return "fn"
+	case pStep:
+		return "step:" + p.op
 	}
 	return p.op
 }
 
-// faultsAt lists the faults that can happen at p, fNone first.
-func faultsAt(p point) []fault {
+// faultsAt lists the faults that can happen at p in mode, fNone first.
+func faultsAt(p point, mode idem.Mode) []fault {
 	switch {
 	case p.kind == pStart:
 		return []fault{fNone}
 	case p.kind == pFn:
 		return []fault{fNone, fCrash, fFnError}
+	case p.kind == pStep:
+		return []fault{fNone, fCrash}
+	case mode == idem.Item && p.op == "PutItem":
+		return []fault{fNone, fLost, fConflict, fFail, fLandFail, fCrash, fLandCrash}
 	case p.op == "GetItem":
 		return []fault{fNone, fFail, fCrash}
 	case p.op == "TransactWriteItems" && p.items > 1:
@@ -108,6 +115,8 @@ type schedule struct {
 	log    []event
 	owners map[string]*proc // owner token -> attempt
 
+	item itemState // Item mode only
+
 	taken                  []decision
 	trace                  []string
 	cur                    int
@@ -122,7 +131,12 @@ func newSchedule(e *env, c config, b bounds, ch chooser) *schedule {
 		if i == c.ahead {
 			off = skewDur
 		}
-		s.procs = append(s.procs, s.newProc(fmt.Sprintf("a%d", i), off, c.wait, idem.NewCache(16, 1<<20), false))
+		p := s.newProc(fmt.Sprintf("a%d", i), off, c.wait, idem.NewCache(16, 1<<20), false)
+		p.fp, p.writes = c.request(i)
+		s.procs = append(s.procs, p)
+	}
+	if c.mode == idem.Item {
+		s.initItem()
 	}
 	return s
 }
@@ -153,12 +167,22 @@ func (s *schedule) req() idem.Request {
 	return idem.Request{Scope: "explore", Key: s.key, Fingerprint: "fp"}
 }
 
+// req is p's request: the schedule's key with p's fingerprint.
+func (p *proc) req() idem.Request {
+	r := p.s.req()
+	r.Fingerprint = p.fp
+	return r
+}
+
 func (s *schedule) seed() string { return seed(s.cfg, s.taken) }
 
 // run executes the schedule to the end, lets the dust settle and checks the
 // invariants. It returns an error only when the chooser cannot go on (a
 // replayed seed that does not apply).
 func (s *schedule) run(ctx context.Context) error {
+	if s.cfg.mode == idem.Item {
+		s.priorUses(ctx)
+	}
 	for _, p := range s.procs {
 		s.wg.Add(1)
 		go p.main(ctx)
@@ -187,6 +211,11 @@ func (s *schedule) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if s.cfg.mode == idem.Item {
+		s.settleItem(ctx)
+		s.checkItem(ctx)
+		return nil
+	}
 	s.settle(ctx)
 	s.check(ctx)
 	return nil
@@ -214,13 +243,13 @@ func (s *schedule) options() []decision {
 		}
 	}
 	capped := len(s.taken) >= maxDecisions
-	moves := append([]move{mNone}, s.bounds.moveSet...)
+	moves := s.movesOpen()
 	var opts []decision
 	for _, a := range cands {
 		if a != cur && !free && (s.nPreempt >= s.bounds.preempt || capped) {
 			continue
 		}
-		for _, f := range faultsAt(s.procs[a].pt) {
+		for _, f := range faultsAt(s.procs[a].pt, s.cfg.mode) {
 			if f != fNone && (s.nFault >= s.bounds.faults || capped) {
 				continue
 			}
@@ -259,13 +288,20 @@ func (s *schedule) step(d decision) {
 		s.nMov++
 		s.advance(d.move.amount(s.cfg))
 	}
+	if d.move == mTTL {
+		s.ttlSweep()
+	}
 	s.cur = d.attempt
 	s.taken = append(s.taken, d)
 	line := fmt.Sprintf("%3d. %s %s", len(s.taken), p.name, p.pt)
 	if d.fault != fNone {
 		line += " =" + d.fault.String()
 	}
-	if d.move != mNone {
+	switch d.move {
+	case mNone:
+	case mTTL:
+		line += " (TTL deleted first: " + s.item.swept + ")"
+	default:
 		line += fmt.Sprintf(" (clock moved %s to %s)", d.move, s.rel(s.virtual()))
 	}
 	s.tracef("%s", line)
@@ -303,14 +339,25 @@ type proc struct {
 	recConflicts  int  // TransactionConflict refusals of its writes of the record
 	bizConflicts  int  // TransactionConflict refusals of fn's write in its commits
 	tokens        map[string]bool
+
+	fp        string // its request's fingerprint
+	writes    bool   // its fn writes (else it answers with a refusal and writes nothing)
+	lastFault fault  // the fault of the call it is making
+	itemProc         // Item mode only
 }
 
 func (s *schedule) newProc(name string, off, wait time.Duration, cache *idem.Cache, free bool) *proc {
 	p := &proc{s: s, name: name, off: off, cache: cache, free: free, wake: make(chan fault), tokens: map[string]bool{}}
-	p.guard = idem.New(&api{p: p}, idem.Config{
+	p.fp, p.writes = "fp", s.cfg.writes
+	cfg := idem.Config{
 		Table: s.env.table, Mode: s.cfg.mode, Retention: s.cfg.retention, Lease: leaseDur,
 		ClockSkew: skewDur, Wait: wait, Cache: cache, Now: p.clock,
-	})
+	}
+	if s.cfg.mode == idem.Item {
+		cfg.Table = ""
+		cfg.Item = idem.ItemConfig{Table: s.env.itemDef, NewKey: itemKey}
+	}
+	p.guard = idem.New(&api{p: p}, cfg)
 	s.all = append(s.all, p)
 	return p
 }
@@ -351,7 +398,7 @@ func (p *proc) main(ctx context.Context) {
 	defer p.s.wg.Done()
 	p.at(point{kind: pStart})
 	p.s.record(event{kind: evStart, run: p})
-	res, err := p.guard.Do(ctx, p.s.req(), p.fn)
+	res, err := p.guard.Do(context.WithValue(ctx, procKey{}, p), p.req(), p.fn)
 	if p.dead {
 		return
 	}
@@ -378,6 +425,9 @@ func (p *proc) response() string { return "resp-" + p.name }
 // fn is the guarded function: a side effect outside DynamoDB (recorded), and
 // a business write through the unit of work.
 func (p *proc) fn(ctx context.Context) (idem.Outcome, error) {
+	if p.s.cfg.mode == idem.Item {
+		return p.itemFn(ctx)
+	}
 	d, bounded := p.fnDeadline(ctx)
 	f := p.at(point{kind: pFn})
 	if f == fCrash {
@@ -426,3 +476,23 @@ func (p *proc) fnDeadline(ctx context.Context) (time.Time, bool) {
 }
 
 func (s *schedule) bizKey(p *proc) string { return s.key + "/" + p.name }
+
+// procKey is the context key of the attempt a Do runs for (the step hook's).
+type procKey struct{}
+
+// movesOpen lists the clock moves (and the TTL step) on offer now, mNone
+// first. Item mode has no lease, so the lease moves would only repeat
+// schedules; TTL is offered only when it has an item to delete.
+func (s *schedule) movesOpen() []move {
+	moves := []move{mNone}
+	for _, m := range s.bounds.moveSet {
+		if s.cfg.mode == idem.Item && (m == mLapse || m == mLeaseEdge) || m == mTTL {
+			continue
+		}
+		moves = append(moves, m)
+	}
+	if s.cfg.mode == idem.Item && s.ttlDue() {
+		moves = append(moves, mTTL)
+	}
+	return moves
+}

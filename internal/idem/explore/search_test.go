@@ -174,7 +174,7 @@ func (s *schedule) report() string {
 // dfs enumerates, for every configuration, every schedule within b, on
 // workers goroutines, stopping early after max schedules (0: no limit). It
 // returns how many it ran and whether the enumeration was complete.
-func dfs(ctx context.Context, e *env, cfgs []config, b bounds, workers, max int, t *tally) (int, bool) {
+func dfs(ctx context.Context, e *env, cfgs []config, boundsOf func(config) bounds, workers, max int, t *tally) (int, bool) {
 	type item struct {
 		cfg    config
 		prefix []int
@@ -186,6 +186,7 @@ func dfs(ctx context.Context, e *env, cfgs []config, b bounds, workers, max int,
 		active int
 		ran    int
 		cut    bool
+		per    = map[string]int{}
 	)
 	for i := len(cfgs) - 1; i >= 0; i-- {
 		stack = append(stack, item{cfg: cfgs[i]})
@@ -213,10 +214,11 @@ func dfs(ctx context.Context, e *env, cfgs []config, b bounds, workers, max int,
 				stack = stack[:len(stack)-1]
 				active++
 				ran++
+				per[it.cfg.String()]++
 				mu.Unlock()
 
 				ch := &dfsChooser{prefix: it.prefix}
-				s := newSchedule(e, it.cfg, b, ch)
+				s := newSchedule(e, it.cfg, boundsOf(it.cfg), ch)
 				err := s.run(ctx)
 				t.add(s, err)
 
@@ -238,6 +240,11 @@ func dfs(ctx context.Context, e *env, cfgs []config, b bounds, workers, max int,
 		}()
 	}
 	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range cfgs {
+		fmt.Printf("explore:   %6d schedules of %s\n", per[c.String()], c)
+	}
 	return ran, !cut
 }
 
@@ -257,6 +264,29 @@ func walk(ctx context.Context, e *env, seed uint64, n int, b bounds, workers int
 				}
 				r := rand.New(rand.NewPCG(seed, uint64(i)))
 				s := newSchedule(e, walkConfig(r), b, &walkChooser{r: r})
+				t.add(s, s.run(ctx))
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// itemWalk is walk for Item mode: walk i is drawn from PCG(seed, 1<<32 + i),
+// apart from the other modes' walks.
+func itemWalk(ctx context.Context, e *env, seed uint64, n int, b bounds, workers int, t *tally) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := next.Add(1) - 1
+				if i >= int64(n) {
+					return
+				}
+				r := rand.New(rand.NewPCG(seed, 1<<32+uint64(i)))
+				s := newSchedule(e, itemWalkConfig(r), b, &walkChooser{r: r})
 				t.add(s, s.run(ctx))
 			}
 		}()
