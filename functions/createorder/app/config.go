@@ -34,15 +34,19 @@ const (
 	AuthNone = "none"
 )
 
-// DefaultMode is the guard mode when IDEMPOTENCY_MODE is unset: Optimistic,
-// because creating an order has no side effect outside DynamoDB (its one
-// write joins the guard's transaction), which is exactly when Optimistic is
-// valid, and it measured better than Lease on every figure of a create
-// (BENCHMARKS.md: one round trip instead of two, half the miss latency, more
-// creates per second, fewer DynamoDB write units). Lease stays available
-// (IDEMPOTENCY_MODE=lease) and is required once the handler gains a side
-// effect outside DynamoDB.
-const DefaultMode = idem.Optimistic
+// DefaultMode is the guard mode when IDEMPOTENCY_MODE is unset: Item,
+// because creating an order has no side effect outside DynamoDB and its one
+// write is a Put of a new item, which is exactly when Item is valid: the
+// order carries its own idempotency record, so a create is one conditional
+// PutItem (one write unit for a typical order, no transaction), and it
+// measured best on every figure of a create and of a retry
+// (BENCHMARKS.md). Optimistic (IDEMPOTENCY_MODE=optimistic) and Lease stay
+// available; Lease is required once the handler gains a side effect outside
+// DynamoDB. Records of Item mode live on the orders, those of the other
+// modes in the idempotency table: switching between Item and another mode
+// forgets the keys used before the switch (see README, "Changing the
+// mode").
+const DefaultMode = idem.Item
 
 // EnvVars lists every variable ConfigFromEnv reads.
 var EnvVars = []string{EnvOrdersTable, EnvIdempotencyTable, EnvIdempotencyTTL, EnvIdempotencyMode, EnvLogLevel, EnvAuthMode}
@@ -56,8 +60,8 @@ type Config struct {
 	// duration works, even seconds: the guard keeps a request in progress
 	// for its whole lease however short the retention (see idem.Config).
 	Retention time.Duration
-	// Mode is how POST /orders is guarded: idem.Optimistic (DefaultMode),
-	// idem.Lease or idem.Item, each valid here because the create handler's
+	// Mode is how POST /orders is guarded: idem.Item (DefaultMode),
+	// idem.Optimistic or idem.Lease, each valid here because the create handler's
 	// only side effect is its DynamoDB write, and Item because that write is
 	// one Put of a new order whose id the handler draws from ddb.KeyRand
 	// (Item keeps the record on the order's item, see Config.Tables).
@@ -69,7 +73,7 @@ type Config struct {
 }
 
 // ConfigFromEnv reads Config from the environment, with defaults orders,
-// idempotency, 24h, DefaultMode (optimistic), INFO and jwt. It fails on a
+// idempotency, 24h, DefaultMode (item), INFO and jwt. It fails on a
 // retention that is not a positive Go duration, on a mode other than
 // "lease", "optimistic" or "item", and on an auth mode other than "jwt" or
 // "none".
