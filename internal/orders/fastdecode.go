@@ -1,8 +1,9 @@
 package orders
 
 import (
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/parcelhq/orderservice/internal/jsonesc"
 )
 
 // decodeFast decodes a valid order body in one pass over its bytes,
@@ -275,7 +276,7 @@ func (d *fastDecoder) escapedStr(start, i int) (string, bool) {
 			d.i = i + 1
 			return string(b), true
 		case c == '\\':
-			r, n := unescape(s[i:])
+			r, n := jsonesc.Unescape(s[i:])
 			if n == 0 {
 				return "", false
 			}
@@ -296,66 +297,4 @@ func (d *fastDecoder) escapedStr(start, i int) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// unescape decodes the escape sequence at the start of s as encoding/json
-// does: a UTF-16 surrogate pair of \u escapes is one rune, and a surrogate
-// that is not half of a pair is U+FFFD. It returns the rune and the bytes it
-// took, 0 for an invalid escape.
-func unescape(s string) (rune, int) {
-	if len(s) < 2 {
-		return 0, 0
-	}
-	switch s[1] {
-	case '"', '\\', '/':
-		return rune(s[1]), 2
-	case 'b':
-		return '\b', 2
-	case 'f':
-		return '\f', 2
-	case 'n':
-		return '\n', 2
-	case 'r':
-		return '\r', 2
-	case 't':
-		return '\t', 2
-	case 'u':
-		r := hex4(s)
-		if r < 0 {
-			return 0, 0
-		}
-		if utf16.IsSurrogate(r) {
-			if r2 := hex4(s[6:]); r2 >= 0 {
-				if p := utf16.DecodeRune(r, r2); p != utf8.RuneError {
-					return p, 12
-				}
-			}
-			return utf8.RuneError, 6
-		}
-		return r, 6
-	}
-	return 0, 0
-}
-
-// hex4 returns the value of the \uXXXX escape at the start of s, or -1.
-func hex4(s string) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for i := 2; i < 6; i++ {
-		h := s[i]
-		switch {
-		case '0' <= h && h <= '9':
-			h -= '0'
-		case 'a' <= h && h <= 'f':
-			h -= 'a' - 10
-		case 'A' <= h && h <= 'F':
-			h -= 'A' - 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(h)
-	}
-	return r
 }

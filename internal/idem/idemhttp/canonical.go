@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"slices"
 	"sync"
-	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/parcelhq/orderservice/internal/jsonesc"
 )
 
 // canonicalizer validates a JSON text and writes its canonical form (see
@@ -331,7 +332,7 @@ func (c *canonicalizer) str(name bool) ([]byte, error) {
 		case b < ' ':
 			return nil, errSyntax // a raw control character
 		case b == '\\':
-			r, n := unescape(in[i:])
+			r, n := jsonesc.Unescape(in[i:])
 			if n == 0 {
 				return nil, errSyntax
 			}
@@ -366,67 +367,6 @@ func (c *canonicalizer) str(name bool) ([]byte, error) {
 			i += n
 		}
 	}
-}
-
-// unescape decodes the escape sequence at the start of s as encoding/json
-// does: a UTF-16 surrogate pair of \u escapes is one rune, and a surrogate
-// that is not half of a pair is U+FFFD. It returns the rune and the bytes it
-// took, 0 for an invalid escape.
-func unescape(s []byte) (rune, int) {
-	if len(s) < 2 {
-		return 0, 0
-	}
-	switch s[1] {
-	case '"', '\\', '/':
-		return rune(s[1]), 2
-	case 'b':
-		return '\b', 2
-	case 'f':
-		return '\f', 2
-	case 'n':
-		return '\n', 2
-	case 'r':
-		return '\r', 2
-	case 't':
-		return '\t', 2
-	case 'u':
-		r := hex4(s)
-		if r < 0 {
-			return 0, 0
-		}
-		if utf16.IsSurrogate(r) {
-			if r2 := hex4(s[6:]); r2 >= 0 {
-				if d := utf16.DecodeRune(r, r2); d != utf8.RuneError {
-					return d, 12
-				}
-			}
-			return utf8.RuneError, 6
-		}
-		return r, 6
-	}
-	return 0, 0
-}
-
-// hex4 returns the value of a \uXXXX escape at the start of s, or -1.
-func hex4(s []byte) rune {
-	if len(s) < 6 || s[0] != '\\' || s[1] != 'u' {
-		return -1
-	}
-	var r rune
-	for _, h := range s[2:6] {
-		switch {
-		case '0' <= h && h <= '9':
-			h -= '0'
-		case 'a' <= h && h <= 'f':
-			h -= 'a' - 10
-		case 'A' <= h && h <= 'F':
-			h -= 'A' - 10
-		default:
-			return -1
-		}
-		r = r<<4 | rune(h)
-	}
-	return r
 }
 
 // appendRune appends r inside a JSON string as encoding/json's Marshal
