@@ -3,80 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/ddb"
 )
-
-// awsItemSize is an item's size as DynamoDB bills it: attribute names plus
-// values; strings and binaries their length in bytes; numbers about one
-// byte per two significant digits plus one; booleans and nulls one byte;
-// maps and lists 3 bytes plus one per element, plus their elements (and a
-// map's names).
-func awsItemSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for k, v := range item {
-		n += len(k) + awsValueSize(v)
-	}
-	return n
-}
-
-func awsValueSize(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		return numberSize(v.Value)
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
-		return 1
-	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
-	case *types.AttributeValueMemberNS:
-		n := 0
-		for _, s := range v.Value {
-			n += numberSize(s)
-		}
-		return n
-	case *types.AttributeValueMemberBS:
-		n := 0
-		for _, b := range v.Value {
-			n += len(b)
-		}
-		return n
-	case *types.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += 1 + awsValueSize(e)
-		}
-		return n
-	case *types.AttributeValueMemberM:
-		n := 3
-		for k, e := range v.Value {
-			n += 1 + len(k) + awsValueSize(e)
-		}
-		return n
-	}
-	return 0
-}
-
-// numberSize is DynamoDB's size of a number: one byte per two
-// significant digits (leading and trailing zeros do not count), plus one.
-func numberSize(s string) int {
-	s = strings.TrimPrefix(s, "-")
-	if i := strings.IndexAny(s, "eE"); i >= 0 {
-		s = s[:i]
-	}
-	d := strings.Trim(strings.ReplaceAll(s, ".", ""), "0")
-	return (len(d)+1)/2 + 1
-}
 
 // units is the write (or strongly consistent read) units of an item of size
 // bytes: one per started KB, at least one.
@@ -117,26 +50,26 @@ func storedSizes(ctx context.Context, api *dynamodb.Client, t benchTables) (item
 	if err != nil {
 		return s, err
 	}
-	s.order, s.record = awsItemSize(order), awsItemSize(rec)
+	s.order, s.record = ddb.ItemSize(order), ddb.ItemSize(rec)
 	ip := without(rec, "data", "encoding")
 	ip["lease_until"] = &types.AttributeValueMemberN{Value: "1796221985353"}
 	ip["status"] = &types.AttributeValueMemberS{Value: "IN_PROGRESS"}
-	s.recordInProgress = awsItemSize(ip)
+	s.recordInProgress = ddb.ItemSize(ip)
 	if it, ok := t.sbs["item"]; ok {
 		item, err := one(it.OrdersTable)
 		if err != nil {
 			return s, err
 		}
-		s.itemOrder = awsItemSize(item)
+		s.itemOrder = ddb.ItemSize(item)
 	}
 	pt, ok := t.sbs["powertools"]
 	if ok {
 		if order, err := one(pt.OrdersTable); err == nil {
 			if rec, err := one(pt.IdempotencyTable); err == nil {
-				s.ptOrder, s.ptRecord = awsItemSize(order), awsItemSize(rec)
+				s.ptOrder, s.ptRecord = ddb.ItemSize(order), ddb.ItemSize(rec)
 				ip := without(rec, "data")
 				ip["status"] = &types.AttributeValueMemberS{Value: "INPROGRESS"}
-				s.ptRecordInProgress = awsItemSize(ip)
+				s.ptRecordInProgress = ddb.ItemSize(ip)
 			}
 		}
 	}

@@ -169,7 +169,7 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 	if recordOnly {
 		item[AttrItemTTL] = nv(exp)
 	}
-	if itemSize(item) > writeUnitBytes {
+	if ddb.ItemSize(item) > writeUnitBytes {
 		// Over one write unit: store the response compressed if that is
 		// smaller (it is for a typical order, whose JSON repeats its id).
 		if enc := encodeResponseAt(out.Response, 0); enc.encoding != "" {
@@ -177,7 +177,7 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 			item[itemEncoding] = sv(enc.encoding)
 		}
 	}
-	if size := itemSize(item); size > maxItemBytes {
+	if size := ddb.ItemSize(item); size > maxItemBytes {
 		err := fmt.Errorf("%w: item with its record of about %d bytes exceeds DynamoDB's %d", ErrTooLarge, size, maxItemBytes)
 		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
 		return Result{}, itemDone, err

@@ -211,7 +211,7 @@ func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn fun
 // checkSize enforces the item and transaction limits on a record with the
 // given attributes (besides those every record has) and writes.
 func (g *Guard) checkSize(ctx context.Context, req Request, id string, attrs map[string]types.AttributeValue, writes []types.TransactWriteItem) error {
-	size := itemSize(attrs) + recordOverheadBytes + len(req.Fingerprint)
+	size := ddb.ItemSize(attrs) + recordOverheadBytes + len(req.Fingerprint)
 	var err error
 	if size > maxItemBytes {
 		err = fmt.Errorf("%w: record of about %d bytes exceeds DynamoDB's %d", ErrTooLarge, size, maxItemBytes)

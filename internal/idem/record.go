@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/parcelhq/orderservice/internal/ddb"
 )
 
 // Record attributes besides AttrID and AttrExpiresAt.
@@ -176,68 +178,18 @@ func nv(i int64) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(i, 10)}
 }
 
-// itemSize estimates the stored size of an item the way DynamoDB counts it
-// (attribute names plus values), erring on the large side for numbers.
-func itemSize(item map[string]types.AttributeValue) int {
-	n := 0
-	for k, v := range item {
-		n += len(k) + valueSize(v)
-	}
-	return n
-}
-
-func valueSize(v types.AttributeValue) int {
-	switch v := v.(type) {
-	case *types.AttributeValueMemberS:
-		return len(v.Value)
-	case *types.AttributeValueMemberN:
-		return len(v.Value)/2 + 2
-	case *types.AttributeValueMemberB:
-		return len(v.Value)
-	case *types.AttributeValueMemberBOOL, *types.AttributeValueMemberNULL:
-		return 1
-	case *types.AttributeValueMemberSS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)
-		}
-		return n
-	case *types.AttributeValueMemberNS:
-		n := 0
-		for _, s := range v.Value {
-			n += len(s)/2 + 2
-		}
-		return n
-	case *types.AttributeValueMemberBS:
-		n := 0
-		for _, b := range v.Value {
-			n += len(b)
-		}
-		return n
-	case *types.AttributeValueMemberL:
-		n := 3
-		for _, e := range v.Value {
-			n += 1 + valueSize(e)
-		}
-		return n
-	case *types.AttributeValueMemberM:
-		return 3 + len(v.Value) + itemSize(v.Value)
-	}
-	return 0
-}
-
 // writeSize estimates the bytes a transaction action contributes to the
 // transaction's 4 MB limit.
 func writeSize(w types.TransactWriteItem) int {
 	switch {
 	case w.Put != nil:
-		return itemSize(w.Put.Item) + itemSize(w.Put.ExpressionAttributeValues)
+		return ddb.ItemSize(w.Put.Item) + ddb.ItemSize(w.Put.ExpressionAttributeValues)
 	case w.Update != nil:
-		return itemSize(w.Update.Key) + itemSize(w.Update.ExpressionAttributeValues)
+		return ddb.ItemSize(w.Update.Key) + ddb.ItemSize(w.Update.ExpressionAttributeValues)
 	case w.Delete != nil:
-		return itemSize(w.Delete.Key) + itemSize(w.Delete.ExpressionAttributeValues)
+		return ddb.ItemSize(w.Delete.Key) + ddb.ItemSize(w.Delete.ExpressionAttributeValues)
 	case w.ConditionCheck != nil:
-		return itemSize(w.ConditionCheck.Key) + itemSize(w.ConditionCheck.ExpressionAttributeValues)
+		return ddb.ItemSize(w.ConditionCheck.Key) + ddb.ItemSize(w.ConditionCheck.ExpressionAttributeValues)
 	}
 	return 0
 }
