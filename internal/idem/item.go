@@ -124,23 +124,8 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 	seed := itemSeed(id, gen)
 	uow := ddb.NewUnitOfWork(1)
 	fnCtx := ddb.WithKeyRand(ddb.WithUnitOfWork(ctx, uow), newKeyStream(seed))
-	if d, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		fnCtx, cancel = context.WithTimeout(fnCtx, g.fnTime(time.Until(d)))
-		defer cancel()
-	}
-	out, err := callFn(fnCtx, fn, func() { uow.Close() })
-	writes := uow.Close()
-	if uerr := uow.Err(); uerr != nil && err == nil {
-		err = fmt.Errorf("%w: %w", ErrTooManyWrites, uerr)
-	}
-	if errors.Is(err, ErrTooManyWrites) {
-		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
-	}
+	out, writes, err := g.runUnleased(ctx, fnCtx, uow, id, req, fn)
 	if err != nil {
-		return Result{}, itemDone, err
-	}
-	if err := ctx.Err(); err != nil {
 		return Result{}, itemDone, err
 	}
 	step(ctx, StepHandled)

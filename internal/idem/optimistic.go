@@ -18,26 +18,8 @@ import (
 // or learns the live record from the cancellation.
 func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
 	uow := ddb.NewUnitOfWork(1)
-	fnCtx := ddb.WithUnitOfWork(ctx, uow)
-	if d, ok := ctx.Deadline(); ok {
-		// fn's context ends the commit budget before ctx's.
-		var cancel context.CancelFunc
-		fnCtx, cancel = context.WithTimeout(fnCtx, g.fnTime(time.Until(d)))
-		defer cancel()
-	}
-	out, err := callFn(fnCtx, fn, func() { uow.Close() })
-	writes := uow.Close()
-	if uerr := uow.Err(); uerr != nil && err == nil {
-		// fn ignored a refused write: committing the rest would lose it.
-		err = fmt.Errorf("%w: %w", ErrTooManyWrites, uerr)
-	}
-	if errors.Is(err, ErrTooManyWrites) {
-		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
-	}
+	out, writes, err := g.runUnleased(ctx, ddb.WithUnitOfWork(ctx, uow), uow, id, req, fn)
 	if err != nil {
-		return Result{}, err
-	}
-	if err := ctx.Err(); err != nil {
 		return Result{}, err
 	}
 	step(ctx, StepHandled)
@@ -187,4 +169,31 @@ func (g *Guard) answerLive(ctx context.Context, id string, req Request, rec *rec
 		return Result{}, &InProgressError{}
 	}
 	return res, err
+}
+
+// runUnleased runs fn with fnCtx (ctx carrying uow, and whatever else fn's
+// context needs), ending fnCtx the commit budget before ctx's deadline, and
+// returns fn's outcome and the writes it made through uow, for a mode
+// without a lease (Optimistic, Item). It returns fn's error; ErrTooManyWrites
+// (and emits TooLarge) when fn's writes do not fit or fn ignored a refused
+// write, since committing the rest would lose it; and ctx's error when ctx
+// ended while fn ran.
+func (g *Guard) runUnleased(ctx, fnCtx context.Context, uow *ddb.UnitOfWork, id string, req Request, fn func(context.Context) (Outcome, error)) (Outcome, []types.TransactWriteItem, error) {
+	if d, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		fnCtx, cancel = context.WithTimeout(fnCtx, g.fnTime(time.Until(d)))
+		defer cancel()
+	}
+	out, err := callFn(fnCtx, fn, func() { uow.Close() })
+	writes := uow.Close()
+	if uerr := uow.Err(); uerr != nil && err == nil {
+		err = fmt.Errorf("%w: %w", ErrTooManyWrites, uerr)
+	}
+	if errors.Is(err, ErrTooManyWrites) {
+		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	return out, writes, err
 }
