@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
 	"github.com/parcelhq/orderservice/internal/orders"
 	"github.com/parcelhq/orderservice/internal/orders/orderstest"
@@ -32,7 +35,7 @@ import (
 // DynamoDB calls of a protocol, behind the same HTTP contract (POST /orders
 // with an Idempotency-Key, 201 with the order as JSON).
 const (
-	floorPut        = "put"        // one conditional PutItem of the order item
+	floorPut        = "put"        // one conditional PutItem of the order item carrying a record
 	floorLease      = "lease"      // the lease protocol's two calls
 	floorOptimistic = "optimistic" // the optimistic protocol's one transaction
 )
@@ -49,6 +52,12 @@ type floorServer struct {
 	item         map[string]types.AttributeValue // the order item without its id
 	bodyHead     string                          // `{"order_id":"`
 	bodyTail     []byte                          // the rest of the order JSON after the id
+	// record is, for floorPut, the record attributes Item mode puts on the
+	// order item, with values of the same kinds and sizes: the stored
+	// response (gzip-compressed once, here, as Item mode stores it when the
+	// item would be over 1 KB), the fingerprint and owner token as bytes,
+	// the expiry.
+	record map[string]types.AttributeValue
 }
 
 // runFloor serves the floor of mode on a free 127.0.0.1 port until SIGTERM,
@@ -76,7 +85,8 @@ func runFloor(mode, ordersTable, idemTable string) error {
 	if !ok {
 		return errors.New("floor: the order JSON does not hold its id")
 	}
-	f := &floorServer{api: api, mode: mode, orders: ordersTable, idem: idemTable, item: item, bodyHead: head, bodyTail: []byte(tail)}
+	f := &floorServer{api: api, mode: mode, orders: ordersTable, idem: idemTable, item: item, bodyHead: head, bodyTail: []byte(tail),
+		record: itemRecord(body)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -148,8 +158,15 @@ func (f *floorServer) create(ctx context.Context, key, id string, body []byte) e
 	owner := &types.AttributeValueMemberS{Value: id}
 	switch f.mode {
 	case floorPut:
+		maps.Copy(item, f.record)
 		_, err := f.api.PutItem(ctx, &dynamodb.PutItemInput{
-			TableName: putOrder.TableName, Item: putOrder.Item, ConditionExpression: putOrder.ConditionExpression,
+			TableName: putOrder.TableName, Item: item,
+			ConditionExpression:      aws.String("attribute_not_exists(#pk) OR (attribute_exists(#ttl) AND #exp < :now_s)"),
+			ExpressionAttributeNames: map[string]string{"#pk": "order_id", "#ttl": idem.AttrItemTTL, "#exp": "idem_exp"},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":now_s": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)},
+			},
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		return err
 	case floorLease:
@@ -193,4 +210,23 @@ func (f *floorServer) create(ctx context.Context, key, id string, body []byte) e
 		return err
 	}
 	return fmt.Errorf("floor: unknown mode %q", f.mode)
+}
+
+// itemRecord returns attributes like those Item mode adds to the order item
+// whose response body is body: the stored response (status, the two headers
+// and the body, gzip-compressed), a 32-byte fingerprint, a 16-byte owner
+// token, the key's expiry and the gzip marker, under Item mode's names.
+func itemRecord(body string) map[string]types.AttributeValue {
+	var z bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // a valid level: no error
+	_, _ = io.WriteString(w, "\x01\xc9\x01\x02\x0cContent-Type\x01\x10application/json\x08Location\x01&/orders/ord_00000000000000000000000000"+body)
+	_ = w.Close()
+	fp := sha256.Sum256([]byte(body))
+	return map[string]types.AttributeValue{
+		"idem_data":  &types.AttributeValueMemberB{Value: z.Bytes()},
+		"idem_enc":   &types.AttributeValueMemberS{Value: "gzip"},
+		"idem_fp":    &types.AttributeValueMemberB{Value: fp[:]},
+		"idem_owner": &types.AttributeValueMemberB{Value: fp[:16]},
+		"idem_exp":   &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(24*time.Hour).Unix(), 10)},
+	}
 }

@@ -216,8 +216,8 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	p("Each cell: the ratio (median of passes; lowest–highest within one pass), then whether it meets the target. The\n")
 	p("default mode (`app.DefaultMode`, template.yaml's IdempotencyMode) is **%s**; issue 11's goals are for the\n", app.DefaultMode)
 	p("default. The floors of the CPU rows are the floor servers making the same DynamoDB calls: lease — %q,\n", sysFloorLease)
-	p("optimistic — %q, item — %q (the order item alone, without the record's\n", sysFloorOpt, sysFloorPut)
-	p("attributes Item mode adds to it, so a floor a little below Item mode's own put).\n\n")
+	p("optimistic — %q, item — %q (the order item with record\n", sysFloorOpt, sysFloorPut)
+	p("attributes of Item mode's names, kinds and sizes, its stored response compressed once at start, under Item mode's condition).\n\n")
 	p("| goal | target |")
 	for i, m := range ourSystems {
 		if ourModes[i] == app.DefaultMode {

@@ -30,7 +30,7 @@ const (
 	sysOptimistic = "ours, optimistic"
 	sysItem       = "ours, item"
 	sysPowertools = "Powertools-TS 2.35"
-	sysFloorPut   = "floor: one conditional PutItem"
+	sysFloorPut   = "floor: one conditional PutItem (order + record)"
 	sysFloorLease = "floor: the lease protocol's 2 calls"
 	sysFloorOpt   = "floor: the optimistic transaction"
 	sysBaseline   = "baseline build of local/serve (-baseline-serve), default mode"
@@ -51,9 +51,8 @@ func sysOf(m idem.Mode) string {
 }
 
 // floorOf names the floor server making the same DynamoDB calls as a
-// system of ours: for Item mode, one conditional PutItem of the order
-// (without the record's attributes, so a floor slightly below Item mode's
-// own put).
+// system of ours: for Item mode, one conditional PutItem of the order item
+// carrying record attributes like Item mode's, under its condition.
 var floorOf = map[string]string{sysLease: sysFloorLease, sysOptimistic: sysFloorOpt, sysItem: sysFloorPut}
 
 // sysSpec is one system under test: how to start one of its server
