@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -23,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/golang/snappy"
 
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/idem"
@@ -214,17 +213,14 @@ func (f *floorServer) create(ctx context.Context, key, id string, body []byte) e
 
 // itemRecord returns attributes like those Item mode adds to the order item
 // whose response body is body: the stored response (status, the two headers
-// and the body, gzip-compressed), a 32-byte fingerprint, a 16-byte owner
-// token, the key's expiry and the gzip marker, under Item mode's names.
+// and the body, Snappy-compressed), a 32-byte fingerprint, a 16-byte owner
+// token, the key's expiry and the encoding marker, under Item mode's names.
 func itemRecord(body string) map[string]types.AttributeValue {
-	var z bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed) // a valid level: no error
-	_, _ = io.WriteString(w, "\x01\xc9\x01\x02\x0cContent-Type\x01\x10application/json\x08Location\x01&/orders/ord_00000000000000000000000000"+body)
-	_ = w.Close()
+	data := snappy.Encode(nil, []byte("\x01\xc9\x01\x02\x0cContent-Type\x01\x10application/json\x08Location\x01&/orders/ord_00000000000000000000000000"+body))
 	fp := sha256.Sum256([]byte(body))
 	return map[string]types.AttributeValue{
-		"idem_data":  &types.AttributeValueMemberB{Value: z.Bytes()},
-		"idem_enc":   &types.AttributeValueMemberS{Value: "gzip"},
+		"idem_data":  &types.AttributeValueMemberB{Value: data},
+		"idem_enc":   &types.AttributeValueMemberS{Value: "snappy"},
 		"idem_fp":    &types.AttributeValueMemberB{Value: fp[:]},
 		"idem_owner": &types.AttributeValueMemberB{Value: fp[:16]},
 		"idem_exp":   &types.AttributeValueMemberN{Value: strconv.FormatInt(time.Now().Add(24*time.Hour).Unix(), 10)},

@@ -20,7 +20,7 @@ var (
 	ErrMismatch = errors.New("idem: idempotency key reused with a different request")
 
 	// ErrTooLarge reports an outcome whose record would exceed DynamoDB's
-	// 400 KB item limit even gzip-compressed. Nothing of the attempt was
+	// 400 KB item limit even compressed. Nothing of the attempt was
 	// stored (neither the record nor the unit of work's writes) and the lease
 	// was released, so a retry runs afresh.
 	ErrTooLarge = errors.New("idem: outcome too large to store")

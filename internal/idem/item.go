@@ -310,18 +310,11 @@ func decodeItemRecord(id string, item map[string]types.AttributeValue) (*record,
 	if b, ok := item[itemData].(*types.AttributeValueMemberB); ok && b.Value != nil {
 		raw = b.Value
 	}
-	switch enc := str(item[itemEncoding]); enc {
-	case "":
-		rec.data = raw
-	case encodingGzip:
-		d, err := gunzip(raw)
-		if err != nil {
-			return nil, fmt.Errorf("idem: item record %s: corrupt gzip data: %w", id, err)
-		}
-		rec.data = d
-	default:
-		return nil, fmt.Errorf("idem: item record %s: unknown encoding %q", id, enc)
+	d, err := decodeResponse(raw, str(item[itemEncoding]))
+	if err != nil {
+		return nil, fmt.Errorf("idem: item record %s: %w", id, err)
 	}
+	rec.data = d
 	return rec, nil
 }
 

@@ -26,7 +26,8 @@ func TestLeaseMissThenHit(t *testing.T) {
 		{"a small response is replayed byte for byte", []byte(`{"order":"o-1"}`), ""},
 		{"an empty response is replayed as empty", nil, ""},
 		{"an incompressible response is stored as it is", randomBytes(50_000), ""},
-		{"a compressible response is stored gzip-compressed and replayed identical", bytes.Repeat([]byte("parcel "), 200_000), "gzip"},
+		{"a compressible response of a few KB is stored snappy-compressed and replayed identical", bytes.Repeat([]byte("parcel "), 300), "snappy"},
+		{"a large compressible response is stored gzip-compressed and replayed identical", bytes.Repeat([]byte("parcel "), 200_000), "gzip"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

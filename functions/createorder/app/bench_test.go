@@ -177,7 +177,7 @@ type floor struct {
 	fingerprint string
 }
 
-func newFloor(b *testing.B, api *dynamodb.Client, cfg Config) *floor {
+func newFloor(b testing.TB, api *dynamodb.Client, cfg Config) *floor {
 	req, err := orders.DecodeOrder([]byte(orderstest.JSON))
 	if err != nil {
 		b.Fatal(err)

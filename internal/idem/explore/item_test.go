@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/golang/snappy"
 
 	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/idem"
@@ -88,9 +89,14 @@ func decodeItem(m map[string]types.AttributeValue) *itemRec {
 	}
 	if b, ok := m["idem_data"].(*types.AttributeValueMemberB); ok {
 		r.data = string(b.Value)
-		if sAttr(m["idem_enc"]) == "gzip" {
+		switch sAttr(m["idem_enc"]) {
+		case "gzip":
 			if z, err := gzip.NewReader(bytes.NewReader(b.Value)); err == nil {
 				d, _ := io.ReadAll(z)
+				r.data = string(d)
+			}
+		case "snappy":
+			if d, err := snappy.Decode(nil, b.Value); err == nil {
 				r.data = string(d)
 			}
 		}
