@@ -5,7 +5,7 @@
 // an unguarded order write; side by side and interleaved ABBA, the real
 // local/serve binary in each guard mode (lease, optimistic, item), the
 // Powertools for AWS Lambda (TypeScript) idempotency peer (bench/powertools)
-// and three floor servers (this program with -floor: only a protocol's
+// and four floor servers (this program with -floor: only a protocol's
 // DynamoDB calls) behind the same HTTP contract: miss and uncached-hit
 // latency, creates/s, CPU per request of each server process and of
 // DynamoDB Local's JVM, and the goals of issue 11 met or not for each mode;

@@ -171,11 +171,24 @@ func TestGoals(t *testing.T) {
 		sys(sysFloorLease, 0, 0, 10*ms, 10*ms, 0),
 		sys(sysFloorOpt, 0, 0, 10*ms, 10*ms, 0),
 		sys(sysFloorPut, 0, 0, 5*ms, 5*ms, 0),
+		sys(sysFloorPutGW, 0, 0, 4*ms, 5*ms, 0),
 	)
 	gs := goals(sb)
-	if len(gs) != 6 {
-		t.Fatalf("%d goals, want 6", len(gs))
+	if len(gs) != 7 {
+		t.Fatalf("%d goals, want 7", len(gs))
 	}
+	t.Run("the function's own CPU is judged against the floor behind the gateway emulation, for Item mode only", func(t *testing.T) {
+		g := gs[6]
+		if r := g.byMode[sysItem]; !r.ok || r.mid != 1.5 || g.met(r) != "**not met**" {
+			t.Errorf("item: %+v, %s; want 1.5, not met", r, g.met(r))
+		}
+		for _, m := range []string{sysLease, sysOptimistic} {
+			if r := g.byMode[m]; r.ok || g.met(r) != "not measured" {
+				t.Errorf("%s has no gateway floor, yet %+v", m, r)
+			}
+		}
+	})
+	gs = gs[:6]
 	want := []map[string]float64{
 		{sysLease: 1.25, sysOptimistic: 0.75, sysItem: 0.25}, // miss p50 ÷ the peer's
 		{sysLease: 0.5, sysOptimistic: 1, sysItem: 3},        // creates/s c=8
@@ -207,7 +220,7 @@ func TestGoals(t *testing.T) {
 	t.Run("a run without the JVM or the peer measures neither", func(t *testing.T) {
 		sb := sbsOf(false, sys(sysItem, ms, ms, ms, ms, 1), sys(sysFloorPut, 0, 0, ms, ms, 0))
 		for _, g := range goals(sb) {
-			cpuRow := g.name == "server CPU per create, c=1, ÷ the floor server making the same DynamoDB calls"
+			cpuRow := g.name == "server CPU per create, c=1, ÷ the floor server making the same DynamoDB calls" // the one floor measured
 			if r := g.byMode[sysItem]; r.ok != cpuRow {
 				t.Errorf("%s: %+v (measured: %v, want %v)", g.name, r, r.ok, cpuRow)
 			}

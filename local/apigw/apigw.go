@@ -124,6 +124,7 @@ type GatewayResponse struct {
 type Adapter struct {
 	h          Handler
 	opts       Options
+	arn        string // the function's ARN, in every invocation's LambdaContext
 	routes     []route
 	hasDefault bool
 }
@@ -161,7 +162,7 @@ func New(h Handler, opts Options) (*Adapter, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	a := &Adapter{h: h, opts: opts}
+	a := &Adapter{h: h, opts: opts, arn: "arn:aws:lambda:" + opts.Region + ":" + opts.AccountID + ":function:" + opts.FunctionName}
 	for _, k := range opts.Routes {
 		if k == DefaultRouteKey {
 			a.hasDefault = true
@@ -351,7 +352,7 @@ func (a *Adapter) invoke(ctx context.Context, ev events.APIGatewayV2HTTPRequest)
 func (a *Adapter) invocationContext(parent context.Context) (context.Context, context.CancelFunc) {
 	lc := &lambdacontext.LambdaContext{
 		AwsRequestID:       newUUID(),
-		InvokedFunctionArn: fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", a.opts.Region, a.opts.AccountID, a.opts.FunctionName),
+		InvokedFunctionArn: a.arn,
 	}
 	ctx := lambdacontext.NewContext(parent, lc)
 	return context.WithDeadline(ctx, a.opts.Now().Add(a.opts.Timeout))
@@ -418,7 +419,7 @@ func (a *Adapter) Event(r *http.Request, body []byte, routeKey string, params ma
 	headers["x-forwarded-proto"] = proto
 	headers["x-forwarded-port"] = port
 	if _, ok := headers["x-amzn-trace-id"]; !ok {
-		headers["x-amzn-trace-id"] = fmt.Sprintf("Root=1-%08x-%s", now.Unix(), randomHex(12))
+		headers["x-amzn-trace-id"] = traceID(now)
 	}
 
 	var query map[string]string
@@ -562,8 +563,18 @@ func newUUID() string {
 	return s[0:8] + "-" + s[8:12] + "-" + s[12:16] + "-" + s[16:20] + "-" + s[20:]
 }
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
+// traceID returns a new X-Ray trace header for a request received at now:
+// Root=1-{8 hex digits of the epoch second}-{24 random hex digits}.
+func traceID(now time.Time) string {
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	b := make([]byte, 0, len("Root=1-")+8+1+24)
+	b = append(b, "Root=1-"...)
+	epoch := strconv.FormatUint(uint64(now.Unix()), 16)
+	for range 8 - len(epoch) {
+		b = append(b, '0')
+	}
+	b = append(b, epoch...)
+	b = append(b, '-')
+	return string(hex.AppendEncode(b, r[:]))
 }

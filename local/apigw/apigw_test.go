@@ -145,6 +145,12 @@ func TestEventMatchesWhatAPIGatewaySends(t *testing.T) {
 			t.Error("isBase64Encoded = true for application/json")
 		}
 	})
+	t.Run("x-amzn-trace-id is an X-Ray root of the request's epoch second and 24 random hex digits", func(t *testing.T) {
+		want := regexp.MustCompile(fmt.Sprintf(`^Root=1-%08x-[0-9a-f]{24}$`, pinned.Unix()))
+		if got := ev.Headers["x-amzn-trace-id"]; !want.MatchString(got) {
+			t.Errorf("x-amzn-trace-id = %q, want it to match %s", got, want)
+		}
+	})
 	t.Run("timeEpoch is the request time in milliseconds", func(t *testing.T) {
 		if ev.RequestContext.TimeEpoch != pinned.UnixMilli() {
 			t.Errorf("timeEpoch = %d, want %d", ev.RequestContext.TimeEpoch, pinned.UnixMilli())
@@ -423,7 +429,7 @@ func TestInvocationContext(t *testing.T) {
 			if !uuid.MatchString(lc.AwsRequestID) {
 				t.Errorf("AwsRequestID = %q, not a UUID", lc.AwsRequestID)
 			}
-			if !strings.HasPrefix(lc.InvokedFunctionArn, "arn:aws:lambda:") {
+			if want := "arn:aws:lambda:us-east-1:123456789012:function:CreateOrderFunction"; lc.InvokedFunctionArn != want {
 				t.Errorf("InvokedFunctionArn = %q", lc.InvokedFunctionArn)
 			}
 		}
