@@ -181,7 +181,7 @@ func startProc(cmd *exec.Cmd) (*proc, error) {
 
 // systemSpecs returns the systems: ours in each mode (local/serve, the
 // API Gateway emulation of `make local`), the Powertools peer, and the
-// four floor servers (one behind the API Gateway emulation) (this program re-executed with -floor).
+// four floor servers (this program re-executed with -floor; one of them behind the API Gateway emulation).
 func systemSpecs(serveBin, self, endpoint string, t benchTables, o sideBySideOptions) []sysSpec {
 	var specs []sysSpec
 	for _, mode := range ourModes {
