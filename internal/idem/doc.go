@@ -13,7 +13,7 @@
 // attempt), lease_until (epoch ms, IN_PROGRESS only), expires_at (epoch s,
 // the table's TTL attribute), and for COMPLETED records data (the response)
 // with encoding "snappy" or "gzip" when compression made it smaller
-// (Snappy from 1 KB, and gzip instead from 4 KB when it compresses better).
+// (Snappy from 1 KB; gzip instead when that takes fewer write units).
 //
 // An IN_PROGRESS record is live until lease_until, whatever its expires_at;
 // any other record until expires_at. Expiry is enforced in every condition:

@@ -154,10 +154,11 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 	if recordOnly {
 		item[AttrItemTTL] = nv(exp)
 	}
-	if ddb.ItemSize(item) > writeUnitBytes {
+	if size := ddb.ItemSize(item); size > writeUnitBytes {
 		// Over one write unit: store the response compressed if that is
 		// smaller (it is for a typical order, whose JSON repeats its id).
-		if enc := encodeResponseAt(out.Response, 0); enc.encoding != "" {
+		other := size - len(raw) + len(itemEncoding) + len(encodingSnappy)
+		if enc := encodeResponseAt(out.Response, 0, other); enc.encoding != "" {
 			item[itemData] = &types.AttributeValueMemberB{Value: enc.data}
 			item[itemEncoding] = sv(enc.encoding)
 		}

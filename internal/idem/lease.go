@@ -190,7 +190,7 @@ func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn fun
 		g.release(ctx, att, req)
 		return Result{Response: out.Response}, nil
 	}
-	enc := encodeResponse(out.Response)
+	enc := encodeResponse(out.Response, recordOverheadBytes+len(req.Fingerprint))
 	now := g.cfg.Now()
 	set := enc.attributes()
 	exp := g.expiresAt(now)

@@ -27,7 +27,7 @@ func (g *Guard) doOptimistic(ctx context.Context, id string, req Request, fn fun
 		return g.unkept(ctx, id, req, out.Response)
 	}
 	now := g.cfg.Now()
-	item := encodeResponse(out.Response).attributes()
+	item := encodeResponse(out.Response, recordOverheadBytes+len(req.Fingerprint)).attributes()
 	item[AttrID] = sv(id)
 	item[attrFingerprint] = sv(req.Fingerprint)
 	exp := g.expiresAt(now)

@@ -34,7 +34,6 @@ const (
 	maxItemBytes        = 400 * 1024      // DynamoDB item limit
 	maxTransactBytes    = 4 * 1024 * 1024 // DynamoDB transaction limit
 	compressAtBytes     = 1024            // responses smaller than this are stored as they are
-	gzipAtBytes         = 4096            // responses this large are also tried with gzip
 	recordOverheadBytes = 256             // generous bound on a record's attributes other than data
 )
 
@@ -86,17 +85,21 @@ type encodedResponse struct {
 	encoding string // "", encodingSnappy or encodingGzip
 }
 
-// encodeResponse compresses resp when that makes it smaller.
-func encodeResponse(resp []byte) encodedResponse { return encodeResponseAt(resp, compressAtBytes) }
+// encodeResponse is encodeResponseAt from compressAtBytes, for a record
+// whose attributes other than the data take otherBytes.
+func encodeResponse(resp []byte, otherBytes int) encodedResponse {
+	return encodeResponseAt(resp, compressAtBytes, otherBytes)
+}
 
-// encodeResponseAt compresses resp when it has at least atBytes and
-// compression makes it smaller: with Snappy (about a microsecond for a
-// response of a few hundred bytes, some twenty times faster than gzip at
-// its fastest level), and, for a response of gzipAtBytes or more, also with
-// gzip, keeping the smaller. A large response is where gzip's better ratio
-// saves write units (one per KB) and room within DynamoDB's item limit,
-// each worth far more than the compression's CPU.
-func encodeResponseAt(resp []byte, atBytes int) encodedResponse {
+// encodeResponseAt compresses resp, when it has at least atBytes, if that
+// makes it smaller: with Snappy (about a microsecond for a response of a few
+// hundred bytes, some twenty times faster than gzip at its fastest level);
+// and, when the item holding it (otherBytes besides the data) would still
+// take more write units than its other attributes alone, with gzip too,
+// keeping gzip's result if it takes fewer write units. So gzip's CPU is
+// spent only where its better ratio saves a write unit on every write of
+// the item (worth far more than the CPU) or room within the item limit.
+func encodeResponseAt(resp []byte, atBytes, otherBytes int) encodedResponse {
 	if resp == nil {
 		resp = []byte{}
 	}
@@ -107,7 +110,8 @@ func encodeResponseAt(resp []byte, atBytes int) encodedResponse {
 	if s := snappy.Encode(nil, resp); len(s) < len(best.data) {
 		best = encodedResponse{data: s, encoding: encodingSnappy}
 	}
-	if len(resp) < gzipAtBytes {
+	units := func(dataBytes int) int { return (otherBytes + dataBytes + writeUnitBytes - 1) / writeUnitBytes }
+	if units(len(best.data)) <= units(1) {
 		return best
 	}
 	z := gzipBuffers.Get().(*gzipBuffer)
@@ -116,7 +120,7 @@ func encodeResponseAt(resp []byte, atBytes int) encodedResponse {
 	z.w.Reset(&z.buf)
 	_, _ = z.w.Write(resp) // a bytes.Buffer does not fail
 	_ = z.w.Close()
-	if z.buf.Len() < len(best.data) {
+	if units(z.buf.Len()) < units(len(best.data)) {
 		best = encodedResponse{data: bytes.Clone(z.buf.Bytes()), encoding: encodingGzip}
 	}
 	return best

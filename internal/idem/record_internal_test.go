@@ -2,30 +2,48 @@ package idem
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/rand"
 	"strings"
 	"testing"
+
+	"github.com/golang/snappy"
 )
 
 func TestEncodeResponse(t *testing.T) {
 	random := make([]byte, 8000)
 	_, _ = rand.Read(random)
 	order := []byte(`{"order_id":"ord_o6bod7yjkxvabcjobeehjnkufe","status":"booked","sender":{"name":"Ann Lee","address":{"line1":"1 George St"}},"receiver":{"name":"Bo Chen","address":{"line1":"9 Queen St"}}}`)
+	// A response whose Snappy form crosses a write-unit boundary that its
+	// gzip form stays within, given the item's other bytes.
+	typical := bytes.Repeat(order, 6)
+	var z bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&z, gzip.BestSpeed)
+	_, _ = zw.Write(typical)
+	_ = zw.Close()
+	snappyLen, gzipLen := len(snappy.Encode(nil, typical)), z.Len()
+	if gzipLen >= snappyLen {
+		t.Fatalf("the test needs a response gzip compresses better than Snappy: %d vs %d bytes", gzipLen, snappyLen)
+	}
+	nearBoundary := writeUnitBytes - (snappyLen+gzipLen)/2 // other bytes: Snappy's item takes 2 units, gzip's 1
+
 	cases := []struct {
 		name     string
 		resp     []byte
+		other    int
 		encoding string
 	}{
-		{"a response under the threshold is stored as it is", bytes.Repeat([]byte("a"), compressAtBytes-1), ""},
-		{"nil is stored as empty", nil, ""},
-		{"a compressible response of a few KB is stored with snappy", bytes.Repeat(order, 6), encodingSnappy},
-		{"an incompressible response of a few KB is stored as it is", random[:2000], ""},
-		{"a large compressible response is stored with gzip, which compresses it better", bytes.Repeat(order, 100), encodingGzip},
-		{"a large incompressible response is stored as it is", random, ""},
+		{"a response under the threshold is stored as it is", bytes.Repeat([]byte("a"), compressAtBytes-1), 0, ""},
+		{"nil is stored as empty", nil, 0, ""},
+		{"a compressible response is stored with Snappy when gzip would save no write unit", typical, 0, encodingSnappy},
+		{"a compressible response is stored with gzip when that saves a write unit", typical, nearBoundary, encodingGzip},
+		{"an incompressible response of a few KB is stored as it is", random[:2000], 0, ""},
+		{"a large compressible response is stored with gzip, which takes fewer write units", bytes.Repeat(order, 100), 256, encodingGzip},
+		{"a large incompressible response is stored as it is", random, 256, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			enc := encodeResponseAt(c.resp, compressAtBytes)
+			enc := encodeResponseAt(c.resp, compressAtBytes, c.other)
 			if enc.encoding != c.encoding {
 				t.Fatalf("encoding %q, want %q", enc.encoding, c.encoding)
 			}
