@@ -58,11 +58,8 @@ type floorServer struct {
 	item         map[string]types.AttributeValue // the order item without its id
 	bodyHead     string                          // `{"order_id":"`
 	bodyTail     []byte                          // the rest of the order JSON after the id
-	// record is, for floorPut, the record attributes Item mode puts on the
-	// order item, with values of the same kinds and sizes: the stored
-	// response (gzip-compressed once, here, as Item mode stores it when the
-	// item would be over 1 KB), the fingerprint and owner token as bytes,
-	// the expiry.
+	// record is, for floorPut and floorPutGateway, the record attributes
+	// Item mode puts on the order item, made once by itemRecord.
 	record map[string]types.AttributeValue
 }
 
