@@ -11,7 +11,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -256,7 +255,9 @@ func (g *Guard) itemRefused(ctx context.Context, id, key string, token itemToken
 func (g *Guard) itemFor(key string, writes []types.TransactWriteItem) (map[string]types.AttributeValue, error) {
 	t := g.cfg.Item.Table
 	if len(writes) == 0 {
-		return map[string]types.AttributeValue{t.PartitionKey: sv(key)}, nil
+		item := make(map[string]types.AttributeValue, 1+itemRecordAttrs)
+		item[t.PartitionKey] = sv(key)
+		return item, nil
 	}
 	if len(writes) > 1 {
 		return nil, fmt.Errorf("%w: fn made %d writes", ErrItemWrite, len(writes))
@@ -278,28 +279,70 @@ func (g *Guard) itemFor(key string, writes []types.TransactWriteItem) (map[strin
 			return nil, fmt.Errorf("%w: fn's item has the attribute %s, whose prefix is the guard's", ErrItemWrite, a)
 		}
 	}
-	return maps.Clone(p.Item), nil
+	item := make(map[string]types.AttributeValue, len(p.Item)+itemRecordAttrs)
+	maps.Copy(item, p.Item)
+	return item, nil
 }
 
-var notExistsPattern = regexp.MustCompile(`^\s*attribute_not_exists\s*\(\s*(#?[A-Za-z0-9_.-]+)\s*\)\s*$`)
+// itemRecordAttrs is how many attributes at most itemAttempt adds to fn's
+// item: the fingerprint, data, expiry, owner, TTL and encoding.
+const itemRecordAttrs = 6
 
 // newItemCondition reports whether p's condition is none or "the item does
-// not exist", which the guard's own condition implies.
+// not exist" (attribute_not_exists of the partition key pk, by name or
+// through an expression attribute name, spaced as DynamoDB allows), which the
+// guard's own condition implies.
 func newItemCondition(p *types.Put, pk string) bool {
 	c := aws.ToString(p.ConditionExpression)
 	if c == "" {
 		return true
 	}
-	m := notExistsPattern.FindStringSubmatch(c)
-	if m == nil {
+	name, ok := notExistsOperand(c)
+	if !ok {
 		return false
 	}
-	name := m[1]
 	if strings.HasPrefix(name, "#") {
 		name = p.ExpressionAttributeNames[name]
 	}
 	return name == pk
 }
+
+// notExistsOperand returns the operand of c when c is exactly
+// attribute_not_exists(OPERAND), with white space allowed around each token,
+// and OPERAND a path of letters, digits, '_', '.' and '-' optionally prefixed
+// by '#'. A parser of this one form, not a regexp: it runs on every create.
+func notExistsOperand(c string) (string, bool) {
+	const fn = "attribute_not_exists"
+	rest, ok := strings.CutPrefix(strings.TrimLeft(c, spaces), fn)
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutPrefix(strings.TrimLeft(rest, spaces), "(")
+	if !ok {
+		return "", false
+	}
+	rest, ok = strings.CutSuffix(strings.TrimRight(rest, spaces), ")")
+	if !ok {
+		return "", false
+	}
+	name := strings.Trim(rest, spaces)
+	path := strings.TrimPrefix(name, "#")
+	if path == "" {
+		return "", false
+	}
+	for i := 0; i < len(path); i++ {
+		switch b := path[i]; {
+		case 'a' <= b && b <= 'z', 'A' <= b && b <= 'Z', '0' <= b && b <= '9', b == '_', b == '.', b == '-':
+		default:
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// spaces are the white space characters an expression may hold between its
+// tokens.
+const spaces = " \t\n\f\r"
 
 // decodeItemRecord reads the record an Item-mode item carries.
 func decodeItemRecord(id string, item map[string]types.AttributeValue) (*record, error) {

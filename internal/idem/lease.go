@@ -162,7 +162,7 @@ func (g *Guard) refusedBy(ctx context.Context, id string, err error) (*record, e
 func (g *Guard) runLeased(ctx context.Context, att *attempt, req Request, fn func(context.Context) (Outcome, error)) (Result, error) {
 	uow := ddb.NewUnitOfWork(1)
 	// fn's context ends the commit budget before the lease.
-	fnCtx, cancel := context.WithTimeout(ddb.WithUnitOfWork(ctx, uow), g.fnTime(att.leaseUntil.Sub(g.cfg.Now())))
+	fnCtx, cancel := withFnTimeout(ddb.WithUnitOfWork(ctx, uow), g.fnTime(att.leaseUntil.Sub(g.cfg.Now())))
 	defer cancel()
 	step(ctx, StepAcquired)
 	out, err := callFn(fnCtx, fn, func() {

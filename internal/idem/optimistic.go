@@ -181,7 +181,7 @@ func (g *Guard) answerLive(ctx context.Context, id string, req Request, rec *rec
 func (g *Guard) runUnleased(ctx, fnCtx context.Context, uow *ddb.UnitOfWork, id string, req Request, fn func(context.Context) (Outcome, error)) (Outcome, []types.TransactWriteItem, error) {
 	if d, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
-		fnCtx, cancel = context.WithTimeout(fnCtx, g.fnTime(time.Until(d)))
+		fnCtx, cancel = withFnTimeout(fnCtx, g.fnTime(time.Until(d)))
 		defer cancel()
 	}
 	out, err := callFn(fnCtx, fn, func() { uow.Close() })

@@ -143,6 +143,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // failed), duration, and the idempotency metrics in CloudWatch Embedded
 // Metric Format, so that the line is also the request's metrics record.
 func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
+	logger = logger.With(slog.String("Service", serviceName)) // formatted once
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		stats := &requestStats{}
@@ -176,7 +177,6 @@ func logRequests(logger *slog.Logger, next http.Handler) http.Handler {
 		}
 		attrs = append(attrs,
 			slog.Any("_aws", &emfMetadata{Timestamp: time.Now().UnixMilli(), CloudWatchMetrics: emfDirectives}),
-			slog.String("Service", serviceName),
 		)
 		for _, m := range metricNames {
 			attrs = append(attrs, slog.Int(m.name, stats.events[m.kind]))
