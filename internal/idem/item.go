@@ -153,16 +153,18 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 	if recordOnly {
 		item[AttrItemTTL] = nv(exp)
 	}
-	if size := ddb.ItemSize(item); size > writeUnitBytes {
+	size := ddb.ItemSize(item)
+	if size > writeUnitBytes {
 		// Over one write unit: store the response compressed if that is
 		// smaller (it is for a typical order, whose JSON repeats its id).
 		other := size - len(raw) + len(itemEncoding) + len(encodingSnappy)
 		if enc := encodeResponseAt(out.Response, 0, other); enc.encoding != "" {
 			item[itemData] = &types.AttributeValueMemberB{Value: enc.data}
 			item[itemEncoding] = sv(enc.encoding)
+			size += len(enc.data) - len(raw) + len(itemEncoding) + len(enc.encoding)
 		}
 	}
-	if size := ddb.ItemSize(item); size > maxItemBytes {
+	if size > maxItemBytes {
 		err := fmt.Errorf("%w: item with its record of about %d bytes exceeds DynamoDB's %d", ErrTooLarge, size, maxItemBytes)
 		g.emit(ctx, Event{Kind: TooLarge, ID: id, Scope: req.Scope, Err: err})
 		return Result{}, itemDone, err

@@ -372,7 +372,7 @@ func (a *Adapter) Event(r *http.Request, body []byte, routeKey string, params ma
 		sourceIP = h
 	}
 
-	headers := map[string]string{}
+	headers := make(map[string]string, len(r.Header)+4) // and host, x-forwarded-*, x-amzn-trace-id
 	names := make([]string, 0, len(r.Header))
 	for name := range r.Header {
 		names = append(names, name)
