@@ -70,6 +70,8 @@ func main() {
 	flag.StringVar(&levels, "concurrency", "8,32", "side by side: throughput concurrency levels")
 	flag.DurationVar(&o.sbs.levelDur, "level-time", 1200*time.Millisecond, "side by side: each throughput level runs at most this long")
 	flag.IntVar(&o.sbs.levelMax, "level-requests", 20000, "side by side: each throughput level sends at most this many requests")
+	flag.IntVar(&o.sbs.cpuRounds, "cpu-rounds", 10, "side by side: rounds of the paired CPU phase (each system of ours and its floors in turn, ABBA); 0 skips it")
+	flag.IntVar(&o.sbs.cpuBlock, "cpu-block", 250, "side by side: c=1 misses per system in each round of the paired CPU phase")
 	flag.BoolVar(&o.sbs.withPeer, "peer", true, "measure the Powertools peer (bench/powertools; needs node)")
 	flag.StringVar(&o.sbs.baselineServe, "baseline-serve", "", "also measure this local/serve binary (another build, e.g. of main) in the default mode, as \"baseline build\"")
 	flag.IntVar(&o.coldStarts, "cold-starts", 7, "bootstrap cold starts to time")
@@ -98,8 +100,9 @@ func main() {
 		o.sbs.levels = append(o.sbs.levels, n)
 	}
 	if o.iters < 1 || o.coldStarts < 1 || o.invocations < 0 || o.sbs.levelMax < 1 || o.warmup < 0 || o.sbs.missN < 1 ||
-		o.sbs.passes < 2 || o.sbs.passes%2 != 0 || o.sbs.warmup < 1 {
-		fmt.Fprintln(os.Stderr, "bench: -iters, -cold-starts, -miss-requests, -sbs-warmup and -level-requests must be positive, -passes even and at least 2; -warmup and -invocations not negative")
+		o.sbs.passes < 2 || o.sbs.passes%2 != 0 || o.sbs.warmup < 1 ||
+		o.sbs.cpuRounds < 0 || o.sbs.cpuBlock < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -iters, -cold-starts, -miss-requests, -sbs-warmup and -level-requests must be positive, -cpu-block too, -passes even and at least 2; -warmup, -invocations and -cpu-rounds not negative")
 		os.Exit(2)
 	}
 
@@ -247,8 +250,8 @@ func (o options) String() string {
 	for _, l := range o.sbs.levels {
 		lv = append(lv, strconv.Itoa(l))
 	}
-	return fmt.Sprintf("in-process: %d warm-up + up to %d iterations or %s; side by side: %d passes (ABBA), %d warm-up requests per process, c=1 up to %d misses or %s, concurrency %s each %s or %d requests; %d cold starts, %d invocations",
-		o.warmup, o.iters, o.latencyDur, o.sbs.passes, o.sbs.warmup, o.sbs.missN, o.sbs.missDur, strings.Join(lv, "/"), o.sbs.levelDur, o.sbs.levelMax, o.coldStarts, o.invocations)
+	return fmt.Sprintf("in-process: %d warm-up + up to %d iterations or %s; side by side: %d passes (ABBA), %d warm-up requests per process, c=1 up to %d misses or %s, concurrency %s each %s or %d requests; paired CPU: %d rounds of %d misses per system; %d cold starts, %d invocations",
+		o.warmup, o.iters, o.latencyDur, o.sbs.passes, o.sbs.warmup, o.sbs.missN, o.sbs.missDur, strings.Join(lv, "/"), o.sbs.levelDur, o.sbs.levelMax, o.sbs.cpuRounds, o.sbs.cpuBlock, o.coldStarts, o.invocations)
 }
 
 // commandLine is how this run was started: under make, the make target and

@@ -276,3 +276,56 @@ func TestInprocKindsNameEveryMode(t *testing.T) {
 		t.Errorf("item mode's floor is %q, want the conditional PutItem floor", floorOf[sysItem])
 	}
 }
+
+func TestPairedCPU(t *testing.T) {
+	const ms = time.Millisecond
+	run := func(per []time.Duration, jvm time.Duration, n int) *pairedRun {
+		r := &pairedRun{n: n * len(per)}
+		for _, d := range per {
+			r.cpu += d * time.Duration(n)
+			r.jvm += jvm * time.Duration(n)
+			r.rounds = append(r.rounds, d)
+			r.jvmRounds = append(r.jvmRounds, jvm)
+		}
+		return r
+	}
+	paired := map[string]*pairedRun{
+		sysItem:       run([]time.Duration{6 * ms, 6 * ms}, 2*ms, 10),
+		sysFloorPut:   run([]time.Duration{4 * ms, 6 * ms}, 2*ms, 10),
+		sysFloorPutGW: run([]time.Duration{5 * ms, 5 * ms}, 2*ms, 10),
+	}
+
+	t.Run("a ratio is of CPU over all blocks, bracketed by the rounds' lowest and highest", func(t *testing.T) {
+		r := pairedRatio(paired, sysItem, sysFloorPut, false)
+		if !r.ok || r.mid != 1.2 || r.lo != 1 || r.hi != 1.5 {
+			t.Errorf("pairedRatio = %+v, want 1.2 (1–1.5)", r)
+		}
+		if r := pairedRatio(paired, sysItem, sysFloorPut, true); !r.ok || r.mid != 1 {
+			t.Errorf("JVM pairedRatio = %+v, want 1", r)
+		}
+		if r := pairedRatio(paired, sysLease, sysFloorLease, false); r.ok {
+			t.Errorf("systems not measured give %+v", r)
+		}
+	})
+	t.Run("the goals' CPU rows come from the paired phase when it ran", func(t *testing.T) {
+		sb := sbsOf(true,
+			sys(sysItem, ms, ms, 30*ms, 30*ms, 1), // the passes' figures, which the paired phase overrides
+			sys(sysFloorPut, 0, 0, 5*ms, 5*ms, 0),
+			sys(sysFloorPutGW, 0, 0, 5*ms, 5*ms, 0),
+		)
+		sb.paired = paired
+		gs := goals(sb)
+		for i, want := range map[int]float64{4: 1.2, 5: 1, 6: 1.2} {
+			if r := gs[i].byMode[sysItem]; !r.ok || r.mid < want-1e-9 || r.mid > want+1e-9 {
+				t.Errorf("%s: %+v, want %v", gs[i].name, r, want)
+			}
+		}
+	})
+	t.Run("a group is formed only when all its floors run", func(t *testing.T) {
+		have := map[string]bool{sysItem: true, sysFloorPut: true, sysFloorPutGW: true, sysLease: true}
+		gs := cpuGroups(func(s string) bool { return have[s] })
+		if len(gs) != 1 || len(gs[0]) != 3 || gs[0][0] != sysItem || gs[0][1] != sysFloorPut || gs[0][2] != sysFloorPutGW {
+			t.Errorf("cpuGroups = %v, want item with its two floors only", gs)
+		}
+	})
+}

@@ -125,13 +125,22 @@ func goals(sb sideBySideResult) []goal {
 				x = ratios(s.hitP50, pt.hitP50)
 			case 4:
 				x = ratios(s.missCPU, f.missCPU)
+				if len(sb.paired) > 0 {
+					x = pairedRatio(sb.paired, m, floorOf[m], false)
+				}
 			case 5:
 				if sb.jvm {
 					x = ratios(s.missJVM, f.missJVM)
+					if len(sb.paired) > 0 {
+						x = pairedRatio(sb.paired, m, floorOf[m], true)
+					}
 				}
 			case 6:
 				if gw, ok := gatewayFloorOf[m]; ok {
 					x = ratios(s.missCPU, get(gw).missCPU)
+					if len(sb.paired) > 0 {
+						x = pairedRatio(sb.paired, m, gw, false)
+					}
 				}
 			}
 			gs[i].byMode[m] = x
@@ -228,7 +237,12 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	p("attributes of Item mode's names, kinds and sizes, its stored response compressed once at start, under Item mode's condition).\n")
 	p("Ours runs behind `local/apigw`'s API Gateway emulation (an HTTP request made into an event and the handler's answer\n")
 	p("back), work that on AWS is API Gateway's and in no function's bill; the last CPU row divides by %q,\n", sysFloorPutGW)
-	p("the floor's PutItem in a bare Lambda handler behind that same emulation, so it compares what the functions do.\n\n")
+	p("the floor's PutItem in a bare Lambda handler behind that same emulation, so it compares what the functions do.\n")
+	if len(sb.paired) > 0 {
+		p("The three CPU rows come from the paired CPU phase below, not from the passes: each is the ratio of CPU per create over\n")
+		p("all of the two systems' paired blocks, with in brackets the lowest and highest ratio within one round.\n")
+	}
+	p("\n")
 	p("| goal | target |")
 	for i, m := range ourSystems {
 		if ourModes[i] == app.DefaultMode {
@@ -313,6 +327,8 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	}
 	p("\n")
 
+	r.pairedMarkdown(p)
+
 	if pt.name != "" {
 		p("### Ratios to Powertools-TS (median of passes; lowest–highest within one pass)\n\n")
 		p("| system | miss p50 | uncached hit p50 |")
@@ -369,4 +385,31 @@ func joinInts(xs []int, sep string) string {
 		s = append(s, fmt.Sprint(x))
 	}
 	return strings.Join(s, sep)
+}
+
+// pairedMarkdown writes the paired CPU phase's section, when it ran.
+func (r report) pairedMarkdown(p func(string, ...any)) {
+	sb := r.sbs
+	if len(sb.paired) == 0 {
+		return
+	}
+	p("### CPU per create at c=1, paired\n\n")
+	p("Each system of ours and the floors its CPU goal rows divide by take turns on their running processes, in rounds:\n")
+	p("one block of %d sequential misses (fresh keys) per system, in order in even rounds and reversed in odd ones (ABBA),\n", sb.cpuBlock)
+	p("%d rounds (load average at the start: %s). CPU is read from /proc/PID/stat around each block, so the blocks of\n", sb.cpuRounds, sb.pairedLoad)
+	p("a ratio's two sides lie a fraction of a second apart and a drift in the machine's load falls on both; a figure is\n")
+	p("the CPU of all of a system's blocks divided by their 201 answers. The passes' c=1 windows (about a second per system\n")
+	p("and pass, seconds apart) are kept in the table above.\n\n")
+	p("| system | creates | server CPU / create | DynamoDB Local JVM CPU / create |\n|---|---:|---:|---:|\n")
+	for _, g := range cpuGroups(func(s string) bool { return sb.paired[s] != nil }) {
+		for _, s := range g {
+			server, jvm := sb.paired[s].perCreate()
+			jc := "—"
+			if sb.jvm {
+				jc = msD(jvm)
+			}
+			p("| %s | %d | %s | %s |\n", s, sb.paired[s].n, msD(server), jc)
+		}
+	}
+	p("\n")
 }

@@ -103,6 +103,12 @@ type sideBySideResult struct {
 	levels      []int
 	jvm         bool // DynamoDB Local's JVM was found, so its CPU is accounted
 	loadBetween []string
+	// paired is the paired CPU phase (cpupairs.go), by system; empty when
+	// it did not run.
+	paired     map[string]*pairedRun
+	cpuRounds  int
+	cpuBlock   int
+	pairedLoad string // load average at its start
 }
 
 // sideBySideOptions bounds the phase.
@@ -117,6 +123,8 @@ type sideBySideOptions struct {
 	withPeer      bool
 	powertoolDir  string
 	baselineServe string // another build of local/serve to measure, or ""
+	cpuRounds     int    // paired CPU phase: rounds (0: not run)
+	cpuBlock      int    // and misses per system and round
 }
 
 var listeningAnyRE = regexp.MustCompile(`listening on http://(\S+)`)
@@ -364,6 +372,17 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 				r.loadCPU[c] = append(r.loadCPU[c], perReq(a1-a0, l.ok))
 				r.loadJVM[c] = append(r.loadJVM[c], perReq(j1-j0, l.ok))
 			}
+		}
+	}
+	if o.cpuRounds > 0 {
+		procs := map[string]*proc{}
+		for _, s := range sys {
+			procs[s.spec.name] = s.a
+		}
+		res.cpuRounds, res.cpuBlock, res.pairedLoad = o.cpuRounds, o.cpuBlock, loadAvg()
+		var err error
+		if res.paired, err = pairedCPU(ctx, client, procs, res.systems, jvmPID, o.cpuRounds, o.cpuBlock); err != nil {
+			return res, fmt.Errorf("paired CPU: %w", err)
 		}
 	}
 	for _, s := range sys {
