@@ -38,8 +38,11 @@ type Event struct {
 	ID     string // RecordID(scope, key)
 	Scope  string
 	Mode   Mode
-	Cached bool  // for Hit: served from the in-process Cache without a round trip
-	Err    error // for StoreError, CommitLost, TooLarge: the error Do returns or the failure it saw
+	Cached bool // for Hit: served from the in-process Cache without a round trip
+	// ReadFirst, for Hit and Mismatch: answered by the read a Request.Retry
+	// asks for, before fn ran or anything was written.
+	ReadFirst bool
+	Err       error // for StoreError, CommitLost, TooLarge: the error Do returns or the failure it saw
 }
 
 func (g *Guard) emit(ctx context.Context, e Event) {

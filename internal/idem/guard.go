@@ -176,6 +176,17 @@ type Request struct {
 	Scope       string // caller scope (authorizer principal, tenant); "" is a valid scope
 	Key         string // the idempotency key, already validated
 	Fingerprint string // opaque request fingerprint, compared exactly
+	// Retry is the caller's hint that this request may have reached the
+	// service before (a retry, or a resume with a stored key). Do then
+	// first reads the key's record, and a live COMPLETED one answers the
+	// request (replay or ErrMismatch) with that one read: no run of fn, no
+	// conditional write (Lease, Item mode) or cancelled transaction
+	// (Optimistic mode). Otherwise Do goes on as without the hint, which
+	// then cost one read more. The hint never binds the key to another
+	// outcome; it only answers from the record before fn runs, where
+	// Optimistic and Item mode would otherwise run fn first (and answer its
+	// error, should this run of fn fail).
+	Retry bool
 }
 
 // Outcome is what fn returns on success.
@@ -230,6 +241,11 @@ func (g *Guard) Do(ctx context.Context, req Request, fn func(ctx context.Context
 	}
 	if err := ctx.Err(); err != nil {
 		return Result{}, err
+	}
+	if req.Retry {
+		if res, err, ok := g.readFirst(ctx, id, req); ok {
+			return res, err
+		}
 	}
 	switch g.cfg.Mode {
 	case Optimistic:

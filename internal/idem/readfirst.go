@@ -1,0 +1,75 @@
+package idem
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// readFirst answers a request that says it is a retry (Request.Retry) from
+// its stored outcome with consistent reads, before fn runs and before
+// anything is written: one GetItem of the record (Item mode: of each
+// generation's derived key, up to the one in use). It answers (ok true)
+// only from a live COMPLETED record, as the mode's protocol would from the
+// same record: a replay, or ErrMismatch for another request's. Anything
+// else (no record, one in progress, one expired, a read that failed) is
+// left to the protocol (ok false), which then decides the request as it
+// does without the hint; so a wrong hint costs one read more, a right one
+// saves fn's run and a conditional write or transaction, and neither binds
+// the key to another outcome.
+func (g *Guard) readFirst(ctx context.Context, id string, req Request) (Result, error, bool) {
+	rec := g.readFirstRecord(ctx, id)
+	if rec == nil || rec.status != statusCompleted || !g.live(rec, g.cfg.Now()) {
+		return Result{}, nil, false
+	}
+	if rec.fingerprint != req.Fingerprint {
+		g.emit(ctx, Event{Kind: Mismatch, ID: id, Scope: req.Scope, ReadFirst: true})
+		return Result{}, ErrMismatch, true
+	}
+	g.remember(id, rec.fingerprint, rec.data, rec.expiresAt)
+	g.emit(ctx, Event{Kind: Hit, ID: id, Scope: req.Scope, ReadFirst: true})
+	return Result{Response: rec.data, Replayed: true}, nil, true
+}
+
+// readFirstRecord returns the record of id that would answer a request now,
+// or nil when there is none, it cannot be read or it does not decode. In
+// Item mode that is the record of the first generation whose item is not
+// an order with an expired record (those send an attempt on to the next
+// generation); nil when that item is missing or is not a record.
+func (g *Guard) readFirstRecord(ctx context.Context, id string) *record {
+	if g.cfg.Mode != Item {
+		rec, err := g.getRecord(ctx, id)
+		if err != nil {
+			return nil
+		}
+		return rec
+	}
+	now := g.cfg.Now()
+	for gen := 0; gen < MaxGenerations; gen++ {
+		key, err := g.cfg.Item.NewKey(newKeyStream(itemSeed(id, gen)))
+		if err != nil {
+			return nil
+		}
+		out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
+			TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
+			Key: map[string]types.AttributeValue{g.cfg.Item.Table.PartitionKey: sv(key)},
+		})
+		if err != nil || len(out.Item) == 0 {
+			return nil
+		}
+		if _, isRecord := out.Item[itemExpiresAt]; !isRecord {
+			return nil
+		}
+		rec, err := decodeItemRecord(id, out.Item)
+		if err != nil {
+			return nil
+		}
+		_, recordOnly := out.Item[AttrItemTTL]
+		if g.live(rec, now) || recordOnly {
+			return rec
+		}
+	}
+	return nil
+}
