@@ -294,7 +294,7 @@ func (c *Client) call(ctx context.Context, op, key string, own bool, newReq func
 		if ctx.Err() != nil {
 			return Order{}, answer{}, n - 1, gaveUp(n-1, last, "the context ended")
 		}
-		ans, sent, err := c.attempt(ctx, op, key, n, newReq)
+		ans, sent, err := c.attempt(ctx, op, key, n, mayExist, newReq)
 		var (
 			v          verdict
 			retryAfter time.Duration
@@ -437,8 +437,11 @@ func (e timeoutError) Timeout() bool { return true }
 // answer), a timeoutError, a tooLargeError, or a localError. sent reports,
 // with an error, whether the request may have reached the server: false
 // only when it failed before anything of it could be written (no token, no
-// connection).
-func (c *Client) attempt(ctx context.Context, op, key string, n int, newReq func(context.Context) (*http.Request, error)) (ans answer, sent bool, err error) {
+// connection). mayExist, for a create, says an earlier attempt or use of
+// the key may have reached the API: the request then carries
+// "Idempotency-Retry: ?1", with which the API looks up the stored outcome
+// before it runs anything.
+func (c *Client) attempt(ctx context.Context, op, key string, n int, mayExist bool, newReq func(context.Context) (*http.Request, error)) (ans answer, sent bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.opts.AttemptTimeout)
 	defer cancel()
 	var gotConn atomic.Bool
@@ -451,6 +454,9 @@ func (c *Client) attempt(ctx context.Context, op, key string, n int, newReq func
 	}
 	req.Header.Set("Accept", "application/json, application/problem+json")
 	req.Header.Set("User-Agent", "orderservice-go-client")
+	if key != "" && mayExist {
+		req.Header.Set("Idempotency-Retry", "?1")
+	}
 	if c.opts.Token != nil {
 		tok, err := c.opts.Token(ctx)
 		if err != nil {

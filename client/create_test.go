@@ -196,9 +196,15 @@ func TestCreateThroughFaults(t *testing.T) {
 				if len(seen) < len(s.faults)+1 {
 					t.Errorf("the API saw %d attempts, want at least %d", len(seen), len(s.faults)+1)
 				}
-				for _, a := range seen {
+				for i, a := range seen {
 					if a.key != got.Key {
 						t.Errorf("an attempt carried key %q, want %q on every attempt", a.key, got.Key)
+					}
+					// Every fault here leaves the order possibly made, so
+					// every retry says it is one, and the first attempt
+					// of a fresh key does not.
+					if want := map[bool]string{true: "", false: "?1"}[i == 0]; a.hint != want {
+						t.Errorf("attempt %d carried Idempotency-Retry %q, want %q", i+1, a.hint, want)
 					}
 				}
 				for _, r := range retries {
@@ -301,6 +307,11 @@ func TestResumeAfterACrash(t *testing.T) {
 		}
 		checkCreated(t, p, got, tag) // the replay of the order the first process made
 		checkOneOrder(t, api, tag, got.Order.ID)
+		// Both calls are CreateWithKey, which cannot know whether the key
+		// was used before: each says it may have been.
+		if seen := p.attempts(tag); len(seen) != 2 || seen[0].hint != "?1" || seen[1].hint != "?1" {
+			t.Errorf("attempts %+v, want two, each with Idempotency-Retry ?1 (CreateWithKey cannot know the key is fresh)", seen)
+		}
 	})
 
 	t.Run("the key of a create that gave up resumes it", func(t *testing.T) {

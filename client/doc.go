@@ -7,7 +7,11 @@
 // byte-identical bodies, on every attempt. The service runs the
 // first request that reaches it and answers every later one with the stored
 // outcome (Created.Replayed), so a retry after a lost answer returns the
-// order that was made instead of making a second one.
+// order that was made instead of making a second one. An attempt after one
+// that may have reached the service (and every attempt of CreateWithKey)
+// also carries "Idempotency-Retry: ?1", with which the service looks up the
+// stored outcome before it runs anything: a cheaper replay, never another
+// answer.
 //
 //	c, err := client.New("https://abc123.execute-api.ap-southeast-2.amazonaws.com", client.Options{
 //		Token: tokens.Current, // func(ctx) (string, error), called before every attempt

@@ -78,6 +78,7 @@ type attemptLog struct {
 	key     string // as the API reads it
 	auth    string
 	stamp   string // the stampHeader the client's transport set
+	hint    string // the Idempotency-Retry header it carried
 	arrived time.Time
 	ended   time.Time // when the proxy finished with it
 	// delivered: the API's answer was written to the client whole;
@@ -148,7 +149,7 @@ func (p *faultProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.mu.Lock()
 	n := len(p.tags[tag]) + 1
 	f := p.plan(tag, n)
-	p.tags[tag] = append(p.tags[tag], attemptLog{fault: f, key: key, auth: r.Header.Get("Authorization"), stamp: stamp, arrived: arrived})
+	p.tags[tag] = append(p.tags[tag], attemptLog{fault: f, key: key, auth: r.Header.Get("Authorization"), stamp: stamp, hint: r.Header.Get("Idempotency-Retry"), arrived: arrived})
 	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()

@@ -20,6 +20,9 @@
 //     method, route, media type and canonical JSON body; see Fingerprint)
 //     gets the stored status, headers and body byte for byte, plus
 //     "Idempotent-Replayed: true", and the handler does not run again.
+//   - A retry may say so with "Idempotency-Retry: ?1" (HeaderRetry): the
+//     stored answer is then looked up before the handler runs, which makes
+//     a replay cheaper and changes no answer.
 //   - A key reused for a different request is 422; a key whose first request
 //     is still running is 409 (or 425) with Retry-After.
 //   - The handler's responses of status 500 and above (and 408, 413, 415,

@@ -156,15 +156,24 @@ func (h *harness) send(t *testing.T, path, contentType, body string, keys ...str
 
 func (h *harness) sendReader(t *testing.T, path, contentType string, body io.Reader, keys ...string) reply {
 	t.Helper()
+	return h.sendWith(t, path, contentType, body, http.Header{HeaderKey: keys})
+}
+
+// sendWith sends a request with the header fields of hdr besides
+// Content-Type.
+func (h *harness) sendWith(t *testing.T, path, contentType string, body io.Reader, hdr http.Header) reply {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, h.srv.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
+	for name, values := range hdr {
+		for _, v := range values {
+			req.Header.Add(name, v)
+		}
+	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
-	}
-	for _, k := range keys {
-		req.Header.Add(HeaderKey, k)
 	}
 	resp, err := h.srv.Client().Do(req)
 	if err != nil {

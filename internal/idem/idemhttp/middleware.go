@@ -229,7 +229,7 @@ func (m *middleware) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	m.serveGuarded(w, r, idem.Request{Scope: scope, Key: key, Fingerprint: fp}, body)
+	m.serveGuarded(w, r, idem.Request{Scope: scope, Key: key, Fingerprint: fp, Retry: retried(r)}, body)
 }
 
 // readBody reads the whole body, at most MaxBodyBytes+1 bytes of it. On
