@@ -15,6 +15,10 @@ import (
 // bytes: one per started KB, at least one.
 func units(size int) int { return max(1, (size+1023)/1024) }
 
+// readUnits is the read units of a strongly consistent GetItem of an item
+// of size bytes: one per started 4 KB.
+func readUnits(size int) int { return max(1, (size+4095)/4096) }
+
 // itemSizes are the sizes of the items each protocol writes, measured on
 // items the side-by-side phase stored.
 type itemSizes struct {
@@ -98,6 +102,9 @@ type wcuRow struct {
 	miss, hit  int
 	missDetail string
 	hitDetail  string
+	// A hit sent with Idempotency-Retry: ?1: one consistent GetItem of the
+	// stored record, no write; hintRead 0 for a protocol without the hint.
+	hintRead int
 }
 
 // wcuTable returns the rows for the sizes in s.
@@ -107,10 +114,10 @@ func wcuTable(s itemSizes) []wcuRow {
 	rows := []wcuRow{
 		{what: sysLease, calls: "PutItem (IN_PROGRESS record); TransactWriteItems (Put order, Update record)",
 			miss: ip + 2*o + 2*upd, missDetail: fmt.Sprintf("%d + 2×%d + 2×%d", ip, o, upd),
-			hit: ip, hitDetail: fmt.Sprintf("failed conditional PutItem: %d", ip)},
+			hit: ip, hitDetail: fmt.Sprintf("failed conditional PutItem: %d", ip), hintRead: readUnits(s.record)},
 		{what: sysOptimistic, calls: "TransactWriteItems (Put order, Put COMPLETED record)",
 			miss: 2*o + 2*r, missDetail: fmt.Sprintf("2×%d + 2×%d", o, r),
-			hit: 2*o + 2*r, hitDetail: fmt.Sprintf("cancelled transaction, billed as written: 2×%d + 2×%d", o, r)},
+			hit: 2*o + 2*r, hitDetail: fmt.Sprintf("cancelled transaction, billed as written: 2×%d + 2×%d", o, r), hintRead: readUnits(s.record)},
 	}
 	if s.ptOrder > 0 {
 		pip, po := units(s.ptRecordInProgress), units(s.ptOrder)
@@ -123,7 +130,7 @@ func wcuTable(s itemSizes) []wcuRow {
 		it := units(s.itemOrder)
 		rows = append(rows, wcuRow{what: sysItem, calls: "PutItem (the order item carrying its record)",
 			miss: it, missDetail: fmt.Sprintf("%d (%d B)", it, s.itemOrder),
-			hit: it, hitDetail: fmt.Sprintf("failed conditional PutItem, billed on the stored item: %d", it)})
+			hit: it, hitDetail: fmt.Sprintf("failed conditional PutItem, billed on the stored item: %d", it), hintRead: readUnits(s.itemOrder)})
 	}
 	rows = append(rows, wcuRow{what: sysFloorPut, calls: "PutItem (order)", miss: o, missDetail: fmt.Sprint(o), hit: o, hitDetail: "—"})
 	return rows

@@ -66,7 +66,7 @@ func load(ctx context.Context, client *http.Client, url string, conc int, dur ti
 					break
 				}
 				t0 := time.Now()
-				_, err := postOrder(ctx, client, url, newKey())
+				_, err := postOrder(ctx, client, url, newKey(), false)
 				if err != nil {
 					failed++
 					if firstErr == "" {

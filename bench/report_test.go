@@ -93,6 +93,7 @@ func TestWCUTable(t *testing.T) {
 		sysItem:       {2, 2}, // one put of 1030 B, not in a transaction; a duplicate's failed put billed alike
 		sysFloorPut:   {1, 1},
 	}
+	wantRead := map[string]int{sysLease: 1, sysOptimistic: 1, sysItem: 1} // a hinted hit: one consistent read of an item under 4 KB; the others have no hint
 	seen := 0
 	for _, r := range rows {
 		if w, ok := want[r.what]; ok {
@@ -100,6 +101,14 @@ func TestWCUTable(t *testing.T) {
 			if r.miss != w[0] || r.hit != w[1] {
 				t.Errorf("%s: miss %d, hit %d; want %d, %d", r.what, r.miss, r.hit, w[0], w[1])
 			}
+			if r.hintRead != wantRead[r.what] {
+				t.Errorf("%s: %d read units for a hinted hit, want %d", r.what, r.hintRead, wantRead[r.what])
+			}
+		}
+	}
+	for _, c := range []struct{ size, want int }{{1, 1}, {4096, 1}, {4097, 2}} {
+		if got := readUnits(c.size); got != c.want {
+			t.Errorf("readUnits(%d) = %d, want %d", c.size, got, c.want)
 		}
 	}
 	if seen != len(want) {
@@ -174,9 +183,24 @@ func TestGoals(t *testing.T) {
 		sys(sysFloorPutGW, 0, 0, 4*ms, 5*ms, 0),
 	)
 	gs := goals(sb)
-	if len(gs) != 7 {
-		t.Fatalf("%d goals, want 7", len(gs))
+	if len(gs) != 8 {
+		t.Fatalf("%d goals, want 8", len(gs))
 	}
+	t.Run("a hit without the hint is judged on the half of the retries sent without it", func(t *testing.T) {
+		g := gs[7]
+		if r := g.byMode[sysItem]; r.ok || g.met(r) != "not measured" {
+			t.Errorf("item, no retries without the hint: %+v, %s; want not measured", r, g.met(r))
+		}
+		sb := sbsOf(true, sys(sysItem, ms, ms, ms, ms, 1), sys(sysPowertools, ms, 4*ms, ms, ms, 1))
+		sb.systems[sysItem].plainP50 = []time.Duration{3 * ms, 3 * ms}
+		g = goals(sb)[7]
+		if r := g.byMode[sysItem]; !r.ok || r.mid != 0.75 || g.met(r) != "**not met**" {
+			t.Errorf("item: %+v, %s; want 0.75, not met", r, g.met(r))
+		}
+		if r := goals(sb)[3].byMode[sysItem]; !r.ok || r.mid != 0.25 {
+			t.Errorf("item's hinted hit: %+v; want 0.25", r)
+		}
+	})
 	t.Run("the function's own CPU is judged against the floor behind the gateway emulation, for Item mode only", func(t *testing.T) {
 		g := gs[6]
 		if r := g.byMode[sysItem]; !r.ok || r.mid != 1.5 || g.met(r) != "**not met**" {

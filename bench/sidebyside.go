@@ -70,6 +70,7 @@ type sysSpec struct {
 	name string
 	cmd  func(ctx context.Context) *exec.Cmd
 	hits bool
+	hint bool // it reads Idempotency-Retry: half its uncached hits are sent with the hint, half without
 }
 
 // proc is a running server process.
@@ -84,15 +85,19 @@ type proc struct {
 type sysResult struct {
 	name             string
 	missP50, missP99 []time.Duration // c=1, fresh keys
-	hitP50, hitP99   []time.Duration // c=1, the same requests again, to the other process
+	hitP50, hitP99   []time.Duration // c=1, the same requests again, to the other process (with Idempotency-Retry: ?1 where the system reads it)
 	missCPU, missJVM []time.Duration // per create, c=1
 	hitCPU, hitJVM   []time.Duration // per hit, c=1
-	rps              map[int][]float64
-	loadCPU, loadJVM map[int][]time.Duration // per create at each concurrency
-	ok, failed       int
-	firstErr         string
-	hwm, rss         int64 // KiB, of the process answering the misses, after the phase
-	memoryErr        string
+	// The other half of the uncached hits of a system that reads the hint,
+	// sent without it (empty for the others).
+	plainP50, plainP99 []time.Duration
+	plainCPU, plainJVM []time.Duration
+	rps                map[int][]float64
+	loadCPU, loadJVM   map[int][]time.Duration // per create at each concurrency
+	ok, failed         int
+	firstErr           string
+	hwm, rss           int64 // KiB, of the process answering the misses, after the phase
+	memoryErr          string
 }
 
 // sideBySideResult is the whole phase.
@@ -193,7 +198,7 @@ func startProc(cmd *exec.Cmd) (*proc, error) {
 func systemSpecs(serveBin, self, endpoint string, t benchTables, o sideBySideOptions) []sysSpec {
 	var specs []sysSpec
 	for _, mode := range ourModes {
-		specs = append(specs, sysSpec{name: sysOf(mode), cmd: serveCmd(serveBin, endpoint, t.sbs[mode.String()], mode), hits: true})
+		specs = append(specs, sysSpec{name: sysOf(mode), cmd: serveCmd(serveBin, endpoint, t.sbs[mode.String()], mode), hits: true, hint: true})
 	}
 	if o.baselineServe != "" {
 		specs = append(specs, sysSpec{name: sysBaseline, cmd: serveCmd(o.baselineServe, endpoint, t.sbs["baseline"], app.DefaultMode), hits: true})
@@ -347,14 +352,37 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 			r.missCPU = append(r.missCPU, perReq(a1-a0, m.ok))
 			r.missJVM = append(r.missJVM, perReq(j1-j0, m.ok))
 			if s.b != nil {
-				b0, j0 := cpu(s.b.pid), cpu(jvmPID)
-				h := retries(ctx, client, s.b.url, m.done)
-				b1, j1 := cpu(s.b.pid), cpu(jvmPID)
-				r.note(h)
-				r.hitP50 = append(r.hitP50, percentile(h.latencies, 50))
-				r.hitP99 = append(r.hitP99, percentile(h.latencies, 99))
-				r.hitCPU = append(r.hitCPU, perReq(b1-b0, h.ok))
-				r.hitJVM = append(r.hitJVM, perReq(j1-j0, h.ok))
+				hits := func(done []created, hint bool) (p50, p99, srv, jvm []time.Duration) {
+					b0, j0 := cpu(s.b.pid), cpu(jvmPID)
+					h := retries(ctx, client, s.b.url, done, hint)
+					b1, j1 := cpu(s.b.pid), cpu(jvmPID)
+					r.note(h)
+					return append(p50, percentile(h.latencies, 50)), append(p99, percentile(h.latencies, 99)),
+						append(srv, perReq(b1-b0, h.ok)), append(jvm, perReq(j1-j0, h.ok))
+				}
+				hinted, plain := m.done, []created(nil)
+				if s.spec.hint {
+					// Half with the hint, half without; which half goes
+					// first alternates with the passes.
+					half := len(m.done) / 2
+					hinted, plain = m.done[:half], m.done[half:]
+					if pass%2 == 1 {
+						hinted, plain = m.done[half:], m.done[:half]
+					}
+				}
+				run := func(hint bool) {
+					if hint {
+						p50, p99, srv, jvm := hits(hinted, s.spec.hint)
+						r.hitP50, r.hitP99 = append(r.hitP50, p50...), append(r.hitP99, p99...)
+						r.hitCPU, r.hitJVM = append(r.hitCPU, srv...), append(r.hitJVM, jvm...)
+					} else if len(plain) > 0 {
+						p50, p99, srv, jvm := hits(plain, false)
+						r.plainP50, r.plainP99 = append(r.plainP50, p50...), append(r.plainP99, p99...)
+						r.plainCPU, r.plainJVM = append(r.plainCPU, srv...), append(r.plainJVM, jvm...)
+					}
+				}
+				run(pass%2 == 0)
+				run(pass%2 == 1)
 			}
 		}
 		for _, c := range o.levels {
@@ -420,7 +448,7 @@ func sequentialMisses(ctx context.Context, client *http.Client, url string, n in
 	for i := 0; i < n && time.Since(start) < dur && ctx.Err() == nil; i++ {
 		key := newKey()
 		t0 := time.Now()
-		id, err := postOrder(ctx, client, url, key)
+		id, err := postOrder(ctx, client, url, key, false)
 		if err != nil {
 			r.failed++
 			if r.firstErr == "" {
@@ -436,9 +464,10 @@ func sequentialMisses(ctx context.Context, client *http.Client, url string, n in
 	return r
 }
 
-// retries sends each request of done again, one at a time, and checks that
-// the answer is the order that request made (a replay, not a new order).
-func retries(ctx context.Context, client *http.Client, url string, done []created) loadResult {
+// retries sends each request of done again, one at a time, with
+// Idempotency-Retry: ?1 when hint is set, and checks that the answer is the
+// order that request made (a replay, not a new order).
+func retries(ctx context.Context, client *http.Client, url string, done []created, hint bool) loadResult {
 	r := loadResult{concurrency: 1}
 	start := time.Now()
 	for _, c := range done {
@@ -446,7 +475,7 @@ func retries(ctx context.Context, client *http.Client, url string, done []create
 			break
 		}
 		t0 := time.Now()
-		id, err := postOrder(ctx, client, url, c.key)
+		id, err := postOrder(ctx, client, url, c.key, hint)
 		if err == nil && id != c.orderID {
 			err = fmt.Errorf("a retry got order %s, not the replay of %s", id, c.orderID)
 		}
@@ -470,18 +499,22 @@ func pairs(ctx context.Context, client *http.Client, a, b *proc, n int, dur time
 	if b == nil || m.failed > 0 {
 		return m.loadResult
 	}
-	return retries(ctx, client, b.url, m.done)
+	return retries(ctx, client, b.url, m.done, true)
 }
 
 // postOrder sends POST /orders with key (as a Structured Field string) and
-// the example order, and returns the order_id of a 201 answer.
-func postOrder(ctx context.Context, client *http.Client, url, key string) (string, error) {
+// the example order, with Idempotency-Retry: ?1 when retry is set, and
+// returns the order_id of a 201 answer.
+func postOrder(ctx context.Context, client *http.Client, url, key string, retry bool) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(orderstest.JSON))
 	if err != nil {
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(idemhttp.HeaderKey, idemhttp.QuoteKey(key))
+	if retry {
+		req.Header.Set(idemhttp.HeaderRetry, "?1")
+	}
 	resp, err := client.Do(req)
 	if err != nil {
 		return "", err

@@ -142,6 +142,7 @@ func (s *schedule) readTables(ctx context.Context) (*rec, map[string]bool, error
 // its end.
 func (s *schedule) retry(ctx context.Context, name string, off time.Duration, cache *idem.Cache) *proc {
 	p := s.newProc(name, off, 0, cache, true)
+	p.hint = s.cfg.hint
 	s.tracef("     %s retries at %s", name, s.rel(s.virtual()))
 	s.wg.Add(1)
 	p.main(ctx)
@@ -237,7 +238,7 @@ func (s *schedule) check(ctx context.Context) {
 	}
 	var cur *rec
 	var curRun *proc
-	committed := map[string]bool{} // responses committed so far
+	committed := map[string]int64{} // responses committed so far -> their expires_at (Unix seconds)
 	for _, e := range s.log {
 		h := st[e.run]
 		if e.kind == evStart {
@@ -272,7 +273,7 @@ func (s *schedule) check(ctx context.Context) {
 				h.acquired, h.lease = true, e.rec.leaseUntil
 			} else {
 				h.committed, h.exp = true, e.rec.expiresAt
-				committed[e.rec.data] = true
+				committed[e.rec.data] = e.rec.expiresAt
 			}
 		case evRelease:
 			if cur == nil || cur.status != "IN_PROGRESS" || curRun != e.run {
@@ -285,7 +286,7 @@ func (s *schedule) check(ctx context.Context) {
 			}
 			h.fnRan = true
 		case evReturn:
-			s.checkReturn(e.run, h, committed)
+			s.checkReturn(e, h, committed)
 			h.running = false
 		}
 		if cur != nil {
@@ -336,16 +337,21 @@ func (s *schedule) checkFn(e event, st map[*proc]*hold, cur *rec, curRun *proc) 
 }
 
 // checkReturn: every success an attempt returned is the stored response (its
-// own commit, or a replay of one); the errors are those its faults explain.
-func (s *schedule) checkReturn(p *proc, h *hold, committed map[string]bool) {
+// own commit, or a replay of one not expired by more than ClockSkew by the
+// attempt's clock when it returned); the errors are those its faults explain.
+func (s *schedule) checkReturn(e event, h *hold, committed map[string]int64) {
+	p := e.run
 	switch err := p.err; {
 	case err == nil && !p.res.Replayed:
 		if !h.committed || string(p.resp) != p.response() {
 			s.violate("unstored-success", "%s answered %q as its own outcome, but it committed nothing", p.name, p.resp)
 		}
 	case err == nil:
-		if !committed[string(p.resp)] {
+		exp, ok := committed[string(p.resp)]
+		if !ok {
 			s.violate("unstored-success", "%s replayed %q, which no attempt committed", p.name, p.resp)
+		} else if exp < e.clock.Add(-skewDur).Unix() {
+			s.violate("stale-replay", "%s replayed %q at %s by its clock, %s after it expired", p.name, p.resp, s.rel(e.clock), e.clock.Sub(time.Unix(exp, 0)))
 		}
 	case errors.Is(err, idem.ErrMismatch), errors.Is(err, idem.ErrTooLarge), errors.Is(err, idem.ErrTooManyWrites):
 		s.violate("impossible-error", "%s: impossible error: %v", p.name, err)

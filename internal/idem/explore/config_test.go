@@ -30,6 +30,7 @@ type config struct {
 	wait      time.Duration // idem.Config.Wait
 	attempts  int           // 2 or 3
 	ahead     int           // the attempt whose clock runs ClockSkew ahead; -1: none
+	hint      bool          // odd attempts and the settle retries send Request.Retry
 	sabotage  string        // self-test only: "unfenced-delete" strips the fence off every DeleteItem, "item-unconditional" the condition off Item mode's put
 
 	// Item mode only.
@@ -61,6 +62,9 @@ func (c config) String() string {
 	s := fmt.Sprintf("mode=%s,writes=%d,ret=%s,wait=%s,n=%d,ahead=%d", c.mode, b2i(c.writes), c.retention, c.wait, c.attempts, c.ahead)
 	if c.mode == idem.Item {
 		s += fmt.Sprintf(",mix=%d,prior=%s", c.mix, c.prior)
+	}
+	if c.hint {
+		s += ",hint=1"
 	}
 	if c.sabotage != "" {
 		s += ",sabotage=" + c.sabotage
@@ -108,6 +112,8 @@ func parseConfig(s string) (config, error) {
 			}
 		case "ahead":
 			c.ahead, err = strconv.Atoi(v)
+		case "hint":
+			c.hint = v == "1"
 		case "sabotage":
 			c.sabotage = v
 		case "mix":
@@ -143,6 +149,10 @@ func dfsConfigs() []config {
 		}
 		cs = append(cs, config{mode: idem.Optimistic, writes: writes, retention: longRet, attempts: 2, ahead: 1})
 	}
+	// The retry hint: the second attempt and the settle retries read first.
+	cs = append(cs,
+		config{mode: idem.Lease, writes: true, retention: shortRet, attempts: 2, ahead: 1, hint: true},
+		config{mode: idem.Optimistic, writes: true, retention: longRet, attempts: 2, ahead: 1, hint: true})
 	return cs
 }
 
@@ -154,6 +164,7 @@ func dfsConfigs() []config {
 // left to the walks and regression seeds: each attempt then passes 8
 // generations, and the enumeration grows tenfold.
 func itemConfigs() []config {
+	hinted := func(c config) config { c.hint = true; return c }
 	item := func(writes bool, mix int, prior string) config {
 		return config{mode: idem.Item, writes: writes, retention: longRet, attempts: 2, ahead: 1, mix: mix, prior: prior}
 	}
@@ -166,6 +177,8 @@ func itemConfigs() []config {
 		item(true, 0, "r"),
 		item(false, 0, "o"),
 		item(true, mixWriteRefuse, "r"),
+		hinted(item(true, 0, "o")),
+		hinted(item(true, mixFingerprints, "")),
 	}
 }
 
@@ -184,6 +197,7 @@ func walkConfig(r interface{ IntN(int) int }) config {
 		c.wait = waitDur
 	}
 	c.ahead = r.IntN(c.attempts+1) - 1
+	c.hint = r.IntN(3) == 0
 	return c
 }
 
@@ -197,6 +211,7 @@ func itemWalkConfig(r interface{ IntN(int) int }) config {
 	priors := []string{"", "", "o", "r", "or", "ro", strings.Repeat("o", idem.MaxGenerations-1), strings.Repeat("o", idem.MaxGenerations)}
 	c.prior = priors[r.IntN(len(priors))]
 	c.ahead = r.IntN(c.attempts+1) - 1
+	c.hint = r.IntN(3) == 0
 	return c
 }
 

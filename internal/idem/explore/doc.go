@@ -28,7 +28,11 @@
 // crash before the side effect, or fn failing after it. The clock moves past
 // every lease, past every record's retention, or to just inside the skew of
 // either. A consistent read takes a fixed slice of virtual time, so a
-// Config.Wait loop ends.
+// Config.Wait loop ends. In configurations with the retry hint, every
+// odd-numbered attempt and every settle retry sends Request.Retry, so its
+// first call is a GetItem that a live COMPLETED record answers (the read can
+// fail or crash like any call) and the same invariants hold for what it
+// answers.
 //
 // # Invariants
 //
@@ -38,7 +42,8 @@
 // only after it expired); commits and releases are fenced; fn's writes are
 // stored if and only if their COMPLETED record is; in Lease mode fn runs at
 // most once unless an earlier run's lease truly lapsed or it gave the key up;
-// every success returned is a stored outcome; every error is explained by a
+// every success returned is a stored outcome, a replay one not expired by the
+// replaying host's clock (less ClockSkew); every error is explained by a
 // fault or another attempt; and after the dust settles a retry replays or
 // creates exactly one outcome.
 //
@@ -78,7 +83,8 @@
 //
 // Depth-first enumeration of every schedule within a bound (preemptions,
 // faults, clock moves) for each configuration (mode, business write or not,
-// retention shorter than lease plus skew or not, Wait on or off; Item mode
+// retention shorter than lease plus skew or not, Wait on or off, the retry
+// hint in one configuration of each mode and in a third of the walks; Item mode
 // has a bound of its own, -explore.itemfaults and so on), spread over
 // workers, then a seeded random walk over deeper schedules, with three
 // attempts in some, and one over Item-mode schedules (-explore.itemwalks). A violation prints its schedule as a seed that

@@ -361,7 +361,7 @@ func (s *schedule) predict(p *proc, items [idem.MaxGenerations]*itemRec, now tim
 // newRetry makes a settle attempt with like's request; runRetry runs it.
 func (s *schedule) newRetry(name string, like *proc, off time.Duration, cache *idem.Cache) *proc {
 	p := s.newProc(name, off, 0, cache, true)
-	p.fp, p.writes = like.fp, like.writes
+	p.fp, p.writes, p.hint = like.fp, like.writes, s.cfg.hint
 	s.tracef("     %s retries %s's request at %s", name, like.name, s.rel(s.virtual()))
 	return p
 }

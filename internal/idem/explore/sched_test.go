@@ -133,6 +133,7 @@ func newSchedule(e *env, c config, b bounds, ch chooser) *schedule {
 		}
 		p := s.newProc(fmt.Sprintf("a%d", i), off, c.wait, idem.NewCache(16, 1<<20), false)
 		p.fp, p.writes = c.request(i)
+		p.hint = c.hint && i%2 == 1
 		s.procs = append(s.procs, p)
 	}
 	if c.mode == idem.Item {
@@ -171,6 +172,7 @@ func (s *schedule) req() idem.Request {
 func (p *proc) req() idem.Request {
 	r := p.s.req()
 	r.Fingerprint = p.fp
+	r.Retry = p.hint
 	return r
 }
 
@@ -341,6 +343,7 @@ type proc struct {
 	tokens        map[string]bool
 
 	fp        string // its request's fingerprint
+	hint      bool   // its request says it may have been sent before (Request.Retry)
 	writes    bool   // its fn writes (else it answers with a refusal and writes nothing)
 	lastFault fault  // the fault of the call it is making
 	itemProc         // Item mode only
