@@ -107,12 +107,33 @@ func (a *api) isRecord(table *string) bool { return aws.ToString(table) == a.p.s
 func (a *api) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	var out *dynamodb.GetItemOutput
 	err := a.send(point{kind: pCall, op: "GetItem"}, func() error {
-		a.p.s.advance(readSlice)
+		// The slice is what ends a Config.Wait loop. Settle retries wait
+		// for nothing (Wait 0), and their reads (the retry hint's) take no
+		// time, so that each answers at the instant the settle judges the
+		// items at.
+		if !a.p.free {
+			a.p.s.advance(readSlice)
+		}
 		var err error
 		out, err = a.p.s.env.client.GetItem(ctx, in, o...)
+		if err == nil && out.Item != nil && a.isRecord(in.TableName) && a.p.s.cfg.sabotage == "stale-read" {
+			// Self-test: the record read is served with its expiry a day
+			// on, so the reader takes an expired outcome for a live one.
+			if n, err := strconv.ParseInt(sAttrN(out.Item[idem.AttrExpiresAt]), 10, 64); err == nil {
+				out.Item[idem.AttrExpiresAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n+86400, 10)}
+			}
+		}
 		return err
 	}, nil)
 	return out, err
+}
+
+// sAttrN is the number in v, or "" when v is not a number.
+func sAttrN(v types.AttributeValue) string {
+	if n, ok := v.(*types.AttributeValueMemberN); ok {
+		return n.Value
+	}
+	return ""
 }
 
 func (a *api) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {

@@ -221,6 +221,7 @@ func (p *proc) outcomeString() string {
 type hold struct {
 	acquired, fnRan, committed, released, replaced bool
 	running, sawOther                              bool      // in Do; saw another attempt's record meanwhile
+	started                                        time.Time // its host's clock when Do was called
 	lease                                          time.Time // by the holder's clock
 	exp                                            int64     // its COMPLETED record's expiry
 }
@@ -242,7 +243,7 @@ func (s *schedule) check(ctx context.Context) {
 	for _, e := range s.log {
 		h := st[e.run]
 		if e.kind == evStart {
-			h.running = true
+			h.running, h.started = true, e.clock
 		}
 		switch e.kind {
 		case evAcquire, evCommit:
@@ -337,8 +338,10 @@ func (s *schedule) checkFn(e event, st map[*proc]*hold, cur *rec, curRun *proc) 
 }
 
 // checkReturn: every success an attempt returned is the stored response (its
-// own commit, or a replay of one not expired by more than ClockSkew by the
-// attempt's clock when it returned); the errors are those its faults explain.
+// own commit, or a replay of one that was live, by the attempt's clock less
+// ClockSkew, at some moment while Do ran: an outcome that expired before the
+// request arrived is never replayed, one that expired while it ran may be);
+// the errors are those its faults explain.
 func (s *schedule) checkReturn(e event, h *hold, committed map[string]int64) {
 	p := e.run
 	switch err := p.err; {
@@ -350,8 +353,8 @@ func (s *schedule) checkReturn(e event, h *hold, committed map[string]int64) {
 		exp, ok := committed[string(p.resp)]
 		if !ok {
 			s.violate("unstored-success", "%s replayed %q, which no attempt committed", p.name, p.resp)
-		} else if exp < e.clock.Add(-skewDur).Unix() {
-			s.violate("stale-replay", "%s replayed %q at %s by its clock, %s after it expired", p.name, p.resp, s.rel(e.clock), e.clock.Sub(time.Unix(exp, 0)))
+		} else if exp < h.started.Add(-skewDur).Unix() {
+			s.violate("stale-replay", "%s, called at %s by its clock, replayed %q, which had expired %s before", p.name, s.rel(h.started), p.resp, h.started.Sub(time.Unix(exp, 0)))
 		}
 	case errors.Is(err, idem.ErrMismatch), errors.Is(err, idem.ErrTooLarge), errors.Is(err, idem.ErrTooManyWrites):
 		s.violate("impossible-error", "%s: impossible error: %v", p.name, err)

@@ -31,7 +31,7 @@ type config struct {
 	attempts  int           // 2 or 3
 	ahead     int           // the attempt whose clock runs ClockSkew ahead; -1: none
 	hint      bool          // odd attempts and the settle retries send Request.Retry
-	sabotage  string        // self-test only: "unfenced-delete" strips the fence off every DeleteItem, "item-unconditional" the condition off Item mode's put
+	sabotage  string        // self-test only: "unfenced-delete" strips the fence off every DeleteItem, "item-unconditional" the condition off Item mode's put, "stale-read" serves the record's GetItem with its expiry a day on
 
 	// Item mode only.
 	mix   int    // 0: every attempt the same request; mixWriteRefuse: even attempts write (fp-w), odd ones write nothing (fp-r); mixFingerprints: attempt i has fingerprint fp-i
@@ -256,7 +256,9 @@ func (m move) amount(c config) time.Duration {
 	case mLapse:
 		return leaseDur + 2*skewDur + time.Second
 	case mExpire:
-		return c.retention + 2*skewDur + time.Second
+		// Two seconds beyond the skews: expires_at is in whole seconds,
+		// rounded up, and a read of the hint makes the clock fractional.
+		return c.retention + 2*skewDur + 2*time.Second
 	case mLeaseEdge:
 		return leaseDur - skewDur/2
 	case mExpireEdge:

@@ -42,10 +42,10 @@
 // only after it expired); commits and releases are fenced; fn's writes are
 // stored if and only if their COMPLETED record is; in Lease mode fn runs at
 // most once unless an earlier run's lease truly lapsed or it gave the key up;
-// every success returned is a stored outcome, a replay one not expired by the
-// replaying host's clock (less ClockSkew); every error is explained by a
-// fault or another attempt; and after the dust settles a retry replays or
-// creates exactly one outcome.
+// every success returned is a stored outcome, a replay one not expired
+// (less ClockSkew, by the replaying host's clock) when Do was called; every
+// error is explained by a fault or another attempt; and after the dust
+// settles a retry replays or creates exactly one outcome.
 //
 // After the attempts, the dust settles: a fresh attempt retries the key (and
 // again after every lease lapsed, if a crashed attempt's lease blocked it),

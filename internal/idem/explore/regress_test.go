@@ -101,7 +101,8 @@ func TestRegression(t *testing.T) {
 // fence off the guard's DeleteItem (the bug that let a rejected duplicate
 // delete the live lock in Powertools) is caught: a1's failed acquire
 // "releases" a0's lease, and the retry after the dust settles runs fn again
-// while a0's lease is live.
+// while a0's lease is live. So are an unconditional Item-mode put and a
+// stale read under the retry hint.
 func TestExplorerCatches(t *testing.T) {
 	if *flagReplay != "" {
 		t.Skip("-explore.replay: see TestReplay")
@@ -115,6 +116,9 @@ func TestExplorerCatches(t *testing.T) {
 		// Item mode: a put without the guard's condition writes over the
 		// first attempt's order.
 		{"mode=item,writes=1,ret=1h0m0s,wait=0s,n=2,ahead=-1,mix=2,prior=,sabotage=item-unconditional:", []string{"order-replaced", "settle"}},
+		// The retry hint: a read that takes an expired outcome for a live
+		// one replays it to a request that came after its retention.
+		{"mode=optimistic,writes=1,ret=1h0m0s,wait=0s,n=2,ahead=-1,hint=1,sabotage=stale-read:0.0.0.1@expire", []string{"stale-replay"}},
 	} {
 		t.Run(fmt.Sprintf("%v", tc.want), func(t *testing.T) {
 			s, err := replay(context.Background(), e, tc.seed, replayBounds)
