@@ -27,19 +27,20 @@ import (
 // The kinds of request the in-process phase times, in the order each
 // iteration makes them: the two floors, then for each of our modes a miss,
 // a hit reaching the other container (not cached), a hit reaching the
-// container that committed (cached), and two hits through a Guard with no
-// cache.
+// container that committed (cached), two hits through a Guard with no
+// cache, and one more with the retry hint (idem.Request.Retry).
 const (
 	kBare      = "bare conditional PutItem"
 	kUnguarded = "unguarded order write (orders.Store.Create)"
 )
 
 // modeKinds are the kinds of request of one of our modes.
-type modeKinds struct{ miss, hit, cached, guard string }
+type modeKinds struct{ miss, hit, cached, guard, hint string }
 
 func kindsOf(m idem.Mode) modeKinds {
 	n := m.String()
-	return modeKinds{n + ": miss", n + ": hit, not cached", n + ": hit, cached", n + ": hit, Guard.Do without a cache"}
+	return modeKinds{n + ": miss", n + ": hit, not cached", n + ": hit, cached", n + ": hit, Guard.Do without a cache",
+		n + ": hit, Guard.Do without a cache, with the retry hint"}
 }
 
 // inprocKinds lists every kind, in the order of an iteration.
@@ -47,7 +48,7 @@ var inprocKinds = func() []string {
 	ks := []string{kBare, kUnguarded}
 	for _, m := range ourModes {
 		k := kindsOf(m)
-		ks = append(ks, k.miss, k.hit, k.cached, k.guard)
+		ks = append(ks, k.miss, k.hit, k.cached, k.guard, k.hint)
 	}
 	return ks
 }()
@@ -144,9 +145,9 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 			return idem.Outcome{Response: orders.EncodeOrder(o), Keep: true}, nil
 		}
 	}
-	guardHit := func(mode idem.Mode, key string) func(context.Context) error {
+	guardHit := func(mode idem.Mode, key string, hint bool) func(context.Context) error {
 		return func(ctx context.Context) error {
-			res, err := noCache[mode].Do(ctx, idem.Request{Key: key, Fingerprint: fp}, book(stores[mode]))
+			res, err := noCache[mode].Do(ctx, idem.Request{Key: key, Fingerprint: fp, Retry: hint}, book(stores[mode]))
 			if err == nil && !res.Replayed {
 				err = errors.New("Guard.Do ran the request instead of replaying the handler's record")
 			}
@@ -217,7 +218,8 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 			committer, other := handlers[mode][0], handlers[mode][1]
 			steps = append(steps,
 				step{k.miss, post(committer, key, false)}, step{k.hit, post(other, key, true)}, step{k.cached, post(committer, key, true)},
-				step{k.guard, guardHit(mode, key)}, step{k.guard, guardHit(mode, key)})
+				step{k.guard, guardHit(mode, key, false)}, step{k.guard, guardHit(mode, key, false)},
+				step{k.hint, guardHit(mode, key, true)})
 		}
 		for _, s := range steps {
 			if err := timed(s.kind, record, s.f); err != nil {

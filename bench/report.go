@@ -98,8 +98,9 @@ func (r report) markdown() string {
 	p("reaching the other container (\"hit, not cached\") goes to the table, one reaching the container that committed\n")
 	p("(\"hit, cached\") is answered from memory. The \"Guard.Do without a cache\" rows are two more\n")
 	p("retries of the same request, each through an `idem.Guard` on the same table with no cache (the request the\n")
-	p("middleware makes: same scope, key and fingerprint), so the cost of a hit without the cache is measured too.\n")
-	p("\"write units reported\" is the ConsumedCapacity DynamoDB Local returns when asked (the middleware sets\n")
+	p("middleware makes: same scope, key and fingerprint), so the cost of a hit without the cache is measured too, and\n")
+	p("one more with the retry hint (`idem.Request.Retry`, what `Idempotency-Retry: ?1` sets), which reads instead of writing.\n")
+	p("\"write units reported\" and \"read units reported\" are the ConsumedCapacity DynamoDB Local returns when asked (the middleware sets\n")
 	p("ReturnConsumedCapacity=TOTAL), as DynamoDB Local computes it: successful writes only (a failed condition or a\n")
 	p("cancelled transaction reports none, though AWS bills them). AWS's bill per order is in \"Write units per order on\n")
 	p("AWS pricing terms\" below.\n\n")
@@ -107,18 +108,18 @@ func (r report) markdown() string {
 	for _, op := range ops {
 		p(" %s |", op)
 	}
-	p(" total | HTTP attempts | write units reported |\n|---|")
+	p(" total | HTTP attempts | write units reported | read units reported |\n|---|")
 	for range ops {
 		p("---:|")
 	}
-	p("---:|---:|---:|\n")
+	p("---:|---:|---:|---:|\n")
 	for _, k := range inprocKinds {
 		c, n := in.calls[k], len(in.samples[k])
 		p("| %s |", k)
 		for _, op := range ops {
 			p(" %s |", perRequest(c.ops[op], n))
 		}
-		p(" **%s** | %s | %s |\n", perRequest(c.total(), n), perRequest(c.attempts, n), perRequestF(c.wcu, n))
+		p(" **%s** | %s | %s | %s |\n", perRequest(c.total(), n), perRequest(c.attempts, n), perRequestF(c.wcu, n), perRequestF(c.rcu, n))
 	}
 	p("\n")
 

@@ -287,7 +287,7 @@ func TestInprocKindsNameEveryMode(t *testing.T) {
 	}
 	for _, m := range ourModes {
 		k := kindsOf(m)
-		for _, name := range []string{k.miss, k.hit, k.cached, k.guard} {
+		for _, name := range []string{k.miss, k.hit, k.cached, k.guard, k.hint} {
 			if !seen[name] {
 				t.Errorf("%s: kind %q is not in inprocKinds", m, name)
 			}
