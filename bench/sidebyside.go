@@ -493,13 +493,19 @@ func retries(ctx context.Context, client *http.Client, url string, done []create
 	return r
 }
 
-// pairs warms a system: n misses to a, each retried to b when b is set.
+// pairs warms a system: n misses to a, each retried to b when b is set,
+// half of them with the retry hint and half without, so both of a hit's
+// paths are warm.
 func pairs(ctx context.Context, client *http.Client, a, b *proc, n int, dur time.Duration) loadResult {
 	m := sequentialMisses(ctx, client, a.url, n, dur)
 	if b == nil || m.failed > 0 {
 		return m.loadResult
 	}
-	return retries(ctx, client, b.url, m.done, true)
+	half := len(m.done) / 2
+	if r := retries(ctx, client, b.url, m.done[:half], true); r.failed > 0 {
+		return r
+	}
+	return retries(ctx, client, b.url, m.done[half:], false)
 }
 
 // postOrder sends POST /orders with key (as a Structured Field string) and

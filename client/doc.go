@@ -11,7 +11,7 @@
 // that may have reached the service (and every attempt of CreateWithKey)
 // also carries "Idempotency-Retry: ?1", with which the service looks up the
 // stored outcome before it runs anything: a cheaper replay, never another
-// answer.
+// outcome.
 //
 //	c, err := client.New("https://abc123.execute-api.ap-southeast-2.amazonaws.com", client.Options{
 //		Token: tokens.Current, // func(ctx) (string, error), called before every attempt

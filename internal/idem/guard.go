@@ -178,14 +178,16 @@ type Request struct {
 	Fingerprint string // opaque request fingerprint, compared exactly
 	// Retry is the caller's hint that this request may have reached the
 	// service before (a retry, or a resume with a stored key). Do then
-	// first reads the key's record, and a live COMPLETED one answers the
-	// request (replay or ErrMismatch) with that one read: no run of fn, no
-	// conditional write (Lease, Item mode) or cancelled transaction
-	// (Optimistic mode). Otherwise Do goes on as without the hint, which
-	// then cost one read more. The hint never binds the key to another
-	// outcome; it only answers from the record before fn runs, where
-	// Optimistic and Item mode would otherwise run fn first (and answer its
-	// error, should this run of fn fail).
+	// first reads the key's record (Item mode: one read per generation up
+	// to the one in use, past each expired order), and a live COMPLETED
+	// record answers the request (replay or ErrMismatch) from those reads:
+	// no run of fn, no conditional write (Lease, Item mode) or cancelled
+	// transaction (Optimistic mode). Otherwise Do goes on as without the
+	// hint, which then costs those reads more. The hint never replays an
+	// outcome the protocol would not replay from the same record and never
+	// binds the key to another outcome; it only answers from the record
+	// before fn runs, where Optimistic and Item mode would otherwise run fn
+	// first and answer its error, should this run of fn fail.
 	Retry bool
 }
 

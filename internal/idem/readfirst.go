@@ -2,6 +2,7 @@ package idem
 
 import (
 	"context"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -16,12 +17,13 @@ import (
 // same record: a replay, or ErrMismatch for another request's. Anything
 // else (no record, one in progress, one expired, a read that failed) is
 // left to the protocol (ok false), which then decides the request as it
-// does without the hint; so a wrong hint costs one read more, a right one
+// does without the hint; so a wrong hint costs those reads more, a right one
 // saves fn's run and a conditional write or transaction, and neither binds
 // the key to another outcome.
 func (g *Guard) readFirst(ctx context.Context, id string, req Request) (Result, error, bool) {
-	rec := g.readFirstRecord(ctx, id)
-	if rec == nil || rec.status != statusCompleted || !g.live(rec, g.cfg.Now()) {
+	now := g.cfg.Now()
+	rec := g.readFirstRecord(ctx, id, now)
+	if rec == nil || rec.status != statusCompleted || !g.live(rec, now) {
 		return Result{}, nil, false
 	}
 	if rec.fingerprint != req.Fingerprint {
@@ -33,12 +35,12 @@ func (g *Guard) readFirst(ctx context.Context, id string, req Request) (Result, 
 	return Result{Response: rec.data, Replayed: true}, nil, true
 }
 
-// readFirstRecord returns the record of id that would answer a request now,
+// readFirstRecord returns the record of id that would answer a request at now,
 // or nil when there is none, it cannot be read or it does not decode. In
 // Item mode that is the record of the first generation whose item is not
 // an order with an expired record (those send an attempt on to the next
 // generation); nil when that item is missing or is not a record.
-func (g *Guard) readFirstRecord(ctx context.Context, id string) *record {
+func (g *Guard) readFirstRecord(ctx context.Context, id string, now time.Time) *record {
 	if g.cfg.Mode != Item {
 		rec, err := g.getRecord(ctx, id)
 		if err != nil {
@@ -46,7 +48,6 @@ func (g *Guard) readFirstRecord(ctx context.Context, id string) *record {
 		}
 		return rec
 	}
-	now := g.cfg.Now()
 	for gen := 0; gen < MaxGenerations; gen++ {
 		key, err := g.cfg.Item.NewKey(newKeyStream(itemSeed(id, gen)))
 		if err != nil {

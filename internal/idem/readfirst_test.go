@@ -170,10 +170,14 @@ func TestRetryHint(t *testing.T) {
 				r := req(uniqueKey(t), "fp")
 				var runs atomic.Int32
 				first := mustDo(t, m.guard(m.api, idem.Config{}), r, m.fn(&runs))
-				g := m.guard(failingRead{m.api}, idem.Config{})
+				api := countOps(failingRead{m.api})
+				g := m.guard(api, idem.Config{})
 				again, err := g.Do(ctx, hinted(r), m.fn(&runs))
 				if err != nil || !again.Replayed || !bytes.Equal(again.Response, first.Response) {
 					t.Fatalf("got %q (replayed %v), %v; want the replay", again.Response, again.Replayed, err)
+				}
+				if got := api.took(); got["GetItem"] != 1 {
+					t.Fatalf("calls %v, want the one (failed) GetItem of the hint besides the protocol's", got)
 				}
 			})
 
@@ -184,6 +188,13 @@ func TestRetryHint(t *testing.T) {
 				var runs atomic.Int32
 				first := mustDo(t, g, r, m.fn(&runs))
 				failing := func(context.Context) (idem.Outcome, error) { return idem.Outcome{}, errBoom }
+				if m.mode != idem.Lease {
+					// Without the hint these modes run fn before they
+					// consult the record, and answer its error.
+					if _, err := g.Do(ctx, r, failing); !errors.Is(err, errBoom) {
+						t.Fatalf("unhinted: err = %v, want fn's error", err)
+					}
+				}
 				res, err := g.Do(ctx, hinted(r), failing)
 				if err != nil || !res.Replayed || !bytes.Equal(res.Response, first.Response) {
 					t.Fatalf("hinted: got %q (replayed %v), %v; want the replay", res.Response, res.Replayed, err)
@@ -225,6 +236,30 @@ func TestRetryHintLeavesTheRestToTheProtocol(t *testing.T) {
 		var runs atomic.Int32
 		if _, err := g.Do(ctx, hinted(r), respond(&runs, []byte("second"))); !errors.Is(err, idem.ErrInProgress) || runs.Load() != 0 {
 			t.Fatalf("err = %v after %d runs, want ErrInProgress and no run", err, runs.Load())
+		}
+	})
+
+	t.Run("a hint judges expiry as the protocol does: replayed within ClockSkew of it, afresh beyond", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t, false)
+		r := req(uniqueKey(t), "fp")
+		var runs atomic.Int32
+		cfg := func(at time.Duration) idem.Config {
+			return idem.Config{Retention: time.Hour, ClockSkew: 10 * time.Second, Now: clock(at)}
+		}
+		first := mustDo(t, e.guard(cfg(0)), r, respond(&runs, []byte("old")))
+		api := countOps(e.client)
+		c := cfg(time.Hour + 5*time.Second)
+		c.Table = e.table
+		within := idem.New(api, c)
+		if res := mustDo(t, within, hinted(r), respond(&runs, []byte("new"))); !res.Replayed || !bytes.Equal(res.Response, first.Response) {
+			t.Fatalf("5 s past expiry (skew 10 s): got %q (replayed %v), want the replay", res.Response, res.Replayed)
+		}
+		if got := api.took(); !maps.Equal(got, map[string]int{"GetItem": 1}) {
+			t.Fatalf("5 s past expiry: calls %v, want the hint's one GetItem", got)
+		}
+		if res := mustDo(t, e.guard(cfg(time.Hour+20*time.Second)), hinted(r), respond(&runs, []byte("new"))); res.Replayed || string(res.Response) != "new" {
+			t.Fatalf("20 s past expiry (skew 10 s): got %q (replayed %v), want a fresh run", res.Response, res.Replayed)
 		}
 	})
 

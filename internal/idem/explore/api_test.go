@@ -111,16 +111,19 @@ func (a *api) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(
 		// for nothing (Wait 0), and their reads (the retry hint's) take no
 		// time, so that each answers at the instant the settle judges the
 		// items at.
-		if !a.p.free {
+		if !a.p.instant {
 			a.p.s.advance(readSlice)
 		}
 		var err error
 		out, err = a.p.s.env.client.GetItem(ctx, in, o...)
-		if err == nil && out.Item != nil && a.isRecord(in.TableName) && a.p.s.cfg.sabotage == "stale-read" {
-			// Self-test: the record read is served with its expiry a day
-			// on, so the reader takes an expired outcome for a live one.
-			if n, err := strconv.ParseInt(sAttrN(out.Item[idem.AttrExpiresAt]), 10, 64); err == nil {
-				out.Item[idem.AttrExpiresAt] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n+86400, 10)}
+		if err == nil && out.Item != nil && a.p.s.cfg.sabotage == "stale-read" {
+			// Self-test: the record read (on the record table, or an
+			// Item-mode item) is served with its expiry a day on, so the
+			// reader takes an expired outcome for a live one.
+			for _, attr := range []string{idem.AttrExpiresAt, "idem_exp"} {
+				if n, err := strconv.ParseInt(sAttrN(out.Item[attr]), 10, 64); err == nil {
+					out.Item[attr] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n+86400, 10)}
+				}
 			}
 		}
 		return err

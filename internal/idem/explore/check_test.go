@@ -142,7 +142,7 @@ func (s *schedule) readTables(ctx context.Context) (*rec, map[string]bool, error
 // its end.
 func (s *schedule) retry(ctx context.Context, name string, off time.Duration, cache *idem.Cache) *proc {
 	p := s.newProc(name, off, 0, cache, true)
-	p.hint = s.cfg.hint
+	p.hint, p.instant = s.cfg.hint, true
 	s.tracef("     %s retries at %s", name, s.rel(s.virtual()))
 	s.wg.Add(1)
 	p.main(ctx)

@@ -361,7 +361,7 @@ func (s *schedule) predict(p *proc, items [idem.MaxGenerations]*itemRec, now tim
 // newRetry makes a settle attempt with like's request; runRetry runs it.
 func (s *schedule) newRetry(name string, like *proc, off time.Duration, cache *idem.Cache) *proc {
 	p := s.newProc(name, off, 0, cache, true)
-	p.fp, p.writes, p.hint = like.fp, like.writes, s.cfg.hint
+	p.fp, p.writes, p.hint, p.instant = like.fp, like.writes, s.cfg.hint, true
 	s.tracef("     %s retries %s's request at %s", name, like.name, s.rel(s.virtual()))
 	return p
 }
@@ -417,12 +417,13 @@ func (s *schedule) checkItem(ctx context.Context) {
 	var model [idem.MaxGenerations]*itemRec
 	stored := map[string]*itemRec{} // response -> the item that stored it
 	running := map[*proc]bool{}
-	otherFp := map[*proc]bool{} // a record with another fingerprint was there while it ran
+	started := map[*proc]time.Time{} // its host's clock when Do was called
+	otherFp := map[*proc]bool{}      // a record with another fingerprint, not expired when it arrived, was there while it ran
 	for _, e := range s.log {
 		p := e.run
 		switch e.kind {
 		case evStart:
-			running[p] = true
+			running[p], started[p] = true, e.clock
 		case evItemPut:
 			s.checkPut(e, &model)
 			model[e.gen] = e.item
@@ -435,12 +436,12 @@ func (s *schedule) checkItem(ctx context.Context) {
 			}
 			model[e.gen] = nil
 		case evReturn:
-			s.checkItemReturn(e, &model, stored, otherFp[p])
+			s.checkItemReturn(e, &model, stored, started[p], otherFp[p])
 			running[p] = false
 		}
 		for q, on := range running {
 			for _, it := range model {
-				if on && it != nil && it.fp != q.fp {
+				if on && it != nil && it.fp != q.fp && it.exp >= started[q].Add(-skewDur).Unix() {
 					otherFp[q] = true
 				}
 			}
@@ -530,9 +531,10 @@ func (s *schedule) checkPut(e event, model *[idem.MaxGenerations]*itemRec) {
 
 // checkItemReturn: every success is the response stored on an item (an own
 // success on the attempt's own put, a replay on another's with the same
-// fingerprint); a put that landed and is still there is the attempt's own
+// fingerprint, not expired, less ClockSkew by the attempt's clock, when it
+// arrived); a put that landed and is still there is the attempt's own
 // success, or ErrStore when the call failed; every error is explained.
-func (s *schedule) checkItemReturn(e event, model *[idem.MaxGenerations]*itemRec, stored map[string]*itemRec, sawOtherFp bool) {
+func (s *schedule) checkItemReturn(e event, model *[idem.MaxGenerations]*itemRec, stored map[string]*itemRec, started time.Time, sawOtherFp bool) {
 	p := e.run
 	err := p.err
 	var last *itemPut
@@ -552,6 +554,8 @@ func (s *schedule) checkItemReturn(e event, model *[idem.MaxGenerations]*itemRec
 			s.violate("own-put-replayed", "%s replayed its own put's response %q as another's", p.name, p.resp)
 		case it.fp != p.fp:
 			s.violate("fingerprint-not-bound", "%s (fingerprint %s) replayed %q stored with fingerprint %s", p.name, p.fp, p.resp, it.fp)
+		case it.exp < started.Add(-skewDur).Unix():
+			s.violate("stale-replay", "%s, called at %s by its clock, replayed %q, which had expired %s before", p.name, s.rel(started), p.resp, started.Sub(time.Unix(it.exp, 0)))
 		}
 	case errors.Is(err, idem.ErrKeyUsedUp):
 		for g, it := range model {
@@ -562,7 +566,7 @@ func (s *schedule) checkItemReturn(e event, model *[idem.MaxGenerations]*itemRec
 		}
 	case errors.Is(err, idem.ErrMismatch):
 		if !sawOtherFp {
-			s.violate("unexplained-mismatch", "%s: %v, though no item of another request was there while it ran", p.name, err)
+			s.violate("unexplained-mismatch", "%s: %v, though no item of another request, live when it arrived, was there while it ran", p.name, err)
 		}
 	case errors.Is(err, idem.ErrInProgress):
 		if p.recConflicts == 0 {

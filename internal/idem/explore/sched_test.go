@@ -322,7 +322,9 @@ type proc struct {
 	guard *idem.Guard
 	cache *idem.Cache
 	free  bool // never waits for the scheduler, no faults (settle retries)
-	wake  chan fault
+
+	instant bool // a settle retry: Wait 0, and its reads take no virtual time
+	wake    chan fault
 
 	// Set by the attempt's goroutine, read by the scheduler after it parked.
 	pt       point

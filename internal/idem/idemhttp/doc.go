@@ -22,7 +22,8 @@
 //     "Idempotent-Replayed: true", and the handler does not run again.
 //   - A retry may say so with "Idempotency-Retry: ?1" (HeaderRetry): the
 //     stored answer is then looked up before the handler runs, which makes
-//     a replay cheaper and changes no answer.
+//     a replay cheaper; it binds the key to nothing else, and where the
+//     handler's run would have failed, the stored answer is the answer.
 //   - A key reused for a different request is 422; a key whose first request
 //     is still running is 409 (or 425) with Retry-After.
 //   - The handler's responses of status 500 and above (and 408, 413, 415,

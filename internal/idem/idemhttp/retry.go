@@ -12,9 +12,11 @@ import (
 //
 // It is a hint, read only as idem.Request.Retry: the guard then looks for
 // the stored outcome before it runs the handler, so an answered request is
-// replayed with one read of the store instead of a run of the handler and a
+// replayed from a read of the store instead of a run of the handler and a
 // conditional write. It never changes which outcome the key is bound to; a
-// request with the hint and none stored runs as without it. Any value other
+// request with the hint and none stored runs as without it. The one answer
+// it can change is a failure: a retry whose handler run would fail (a 5xx,
+// not stored) gets the stored outcome instead. Any value other
 // than ?1 (?0, a malformed one, several fields) is no hint and no error: a
 // hint has nothing to refuse.
 const HeaderRetry = "Idempotency-Retry"

@@ -59,3 +59,29 @@ func TestTheRetryHintIsReadFromIdempotencyRetryQuestionOneOnly(t *testing.T) {
 		t.Fatalf("the handler ran %d times, want once per key (7)", runs)
 	}
 }
+
+// The wire trims a field's value before the middleware sees it; a request
+// built in process does not, and retried trims it all the same.
+func TestRetriedOnTheHeaderAsGiven(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		values []string
+		want   bool
+	}{
+		{[]string{" ?1\t"}, true},
+		{[]string{"?1"}, true},
+		{[]string{"?1;a=1"}, false},
+		{[]string{"? 1"}, false},
+		{[]string{""}, false},
+		{[]string{"?1", ""}, false},
+	} {
+		r, err := http.NewRequest(http.MethodPost, "/orders", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Header[HeaderRetry] = tc.values
+		if got := retried(r); got != tc.want {
+			t.Errorf("retried with %q = %v, want %v", tc.values, got, tc.want)
+		}
+	}
+}
