@@ -7,7 +7,8 @@ type EventKind int
 
 // The kinds of Event. One Do call emits one of Hit, Miss, Conflict or
 // Mismatch when it learns the record's state, and then, for a Miss, any of
-// the others that apply.
+// the others that apply; a Request.Retry whose read could not answer
+// emits RetryReadMissed before them.
 const (
 	Hit           EventKind = iota + 1 // an earlier attempt's outcome was replayed (Event.Cached: from the in-process cache)
 	Miss                               // no live record: this attempt runs fn
@@ -19,9 +20,13 @@ const (
 	TooLarge                           // the outcome or unit of work did not fit; nothing stored
 	StoreError                         // DynamoDB failed (Event.Err says how)
 	Committed                          // this attempt's outcome was stored as COMPLETED
+	// RetryReadMissed: the read of a Request.Retry found no live COMPLETED
+	// record to answer from, or failed (Event.Err); the mode's protocol
+	// decides the request. Many of these mean callers hint first attempts.
+	RetryReadMissed
 )
 
-var kindNames = [...]string{"", "hit", "miss", "conflict", "mismatch", "lease_takeover", "commit_lost", "released", "too_large", "store_error", "committed"}
+var kindNames = [...]string{"", "hit", "miss", "conflict", "mismatch", "lease_takeover", "commit_lost", "released", "too_large", "store_error", "committed", "retry_read_missed"}
 
 // String returns a lower-case name fit for a log attribute or metric label.
 func (k EventKind) String() string {
@@ -42,7 +47,7 @@ type Event struct {
 	// ReadFirst, for Hit and Mismatch: answered by the read a Request.Retry
 	// asks for, before fn ran or anything was written.
 	ReadFirst bool
-	Err       error // for StoreError, CommitLost, TooLarge: the error Do returns or the failure it saw
+	Err       error // for StoreError, CommitLost, TooLarge: the error Do returns or the failure it saw; for RetryReadMissed: the read's failure, if it failed
 }
 
 func (g *Guard) emit(ctx context.Context, e Event) {

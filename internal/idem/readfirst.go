@@ -22,8 +22,9 @@ import (
 // the key to another outcome.
 func (g *Guard) readFirst(ctx context.Context, id string, req Request) (Result, error, bool) {
 	now := g.cfg.Now()
-	rec := g.readFirstRecord(ctx, id, now)
+	rec, err := g.readFirstRecord(ctx, id, now)
 	if rec == nil || rec.status != statusCompleted || !g.live(rec, now) {
+		g.emit(ctx, Event{Kind: RetryReadMissed, ID: id, Scope: req.Scope, Err: err})
 		return Result{}, nil, false
 	}
 	if rec.fingerprint != req.Fingerprint {
@@ -35,42 +36,42 @@ func (g *Guard) readFirst(ctx context.Context, id string, req Request) (Result, 
 	return Result{Response: rec.data, Replayed: true}, nil, true
 }
 
-// readFirstRecord returns the record of id that would answer a request at now,
-// or nil when there is none, it cannot be read or it does not decode. In
-// Item mode that is the record of the first generation whose item is not
-// an order with an expired record (those send an attempt on to the next
-// generation); nil when that item is missing or is not a record.
-func (g *Guard) readFirstRecord(ctx context.Context, id string, now time.Time) *record {
+// readFirstRecord returns the record of id that would answer a request at
+// now, or nil when there is none, with the error (ErrStore) when it cannot
+// be read or does not decode. In Item mode that is the record of the first
+// generation whose item is not an order with an expired record (those send
+// an attempt on to the next generation); nil when that item is missing or
+// is not a record.
+func (g *Guard) readFirstRecord(ctx context.Context, id string, now time.Time) (*record, error) {
 	if g.cfg.Mode != Item {
-		rec, err := g.getRecord(ctx, id)
-		if err != nil {
-			return nil
-		}
-		return rec
+		return g.getRecord(ctx, id)
 	}
 	for gen := 0; gen < MaxGenerations; gen++ {
 		key, err := g.cfg.Item.NewKey(newKeyStream(itemSeed(id, gen)))
 		if err != nil {
-			return nil
+			return nil, err
 		}
 		out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
 			TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
 			Key: map[string]types.AttributeValue{g.cfg.Item.Table.PartitionKey: sv(key)},
 		})
-		if err != nil || len(out.Item) == 0 {
-			return nil
+		if err != nil {
+			return nil, storeErr("read first", err)
+		}
+		if len(out.Item) == 0 {
+			return nil, nil
 		}
 		if _, isRecord := out.Item[itemExpiresAt]; !isRecord {
-			return nil
+			return nil, nil
 		}
 		rec, err := decodeItemRecord(id, out.Item)
 		if err != nil {
-			return nil
+			return nil, storeErr("read first", err)
 		}
 		_, recordOnly := out.Item[AttrItemTTL]
 		if g.live(rec, now) || recordOnly {
-			return rec
+			return rec, nil
 		}
 	}
-	return nil
+	return nil, nil
 }

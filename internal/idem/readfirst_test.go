@@ -147,10 +147,11 @@ func TestRetryHint(t *testing.T) {
 				}
 			})
 
-			t.Run("a hint for a key never used costs one read, then the request runs and commits as without it", func(t *testing.T) {
+			t.Run("a hint for a key never used costs one read, reported, then the request runs and commits as without it", func(t *testing.T) {
 				t.Parallel()
 				api := countOps(m.api)
-				g := m.guard(api, idem.Config{})
+				var ev events
+				g := m.guard(api, idem.Config{Observer: ev.observe})
 				r := req(uniqueKey(t), "fp")
 				var runs atomic.Int32
 				first := mustDo(t, g, hinted(r), m.fn(&runs))
@@ -159,6 +160,9 @@ func TestRetryHint(t *testing.T) {
 				}
 				if got := api.took(); got["GetItem"] != 1 {
 					t.Fatalf("calls %v, want exactly one GetItem besides the protocol's writes", got)
+				}
+				if len(ev.list) < 2 || ev.list[0].Kind != idem.RetryReadMissed || ev.list[0].Err != nil || ev.list[1].Kind != idem.Miss {
+					t.Fatalf("events %+v, want RetryReadMissed (no error), then the protocol's Miss", ev.list)
 				}
 				if again := mustDo(t, g, r, m.fn(&runs)); !again.Replayed || !bytes.Equal(again.Response, first.Response) {
 					t.Fatalf("an unhinted retry got %q (replayed %v), want the replay of the hinted first", again.Response, again.Replayed)
@@ -171,13 +175,17 @@ func TestRetryHint(t *testing.T) {
 				var runs atomic.Int32
 				first := mustDo(t, m.guard(m.api, idem.Config{}), r, m.fn(&runs))
 				api := countOps(failingRead{m.api})
-				g := m.guard(api, idem.Config{})
+				var ev events
+				g := m.guard(api, idem.Config{Observer: ev.observe})
 				again, err := g.Do(ctx, hinted(r), m.fn(&runs))
 				if err != nil || !again.Replayed || !bytes.Equal(again.Response, first.Response) {
 					t.Fatalf("got %q (replayed %v), %v; want the replay", again.Response, again.Replayed, err)
 				}
 				if got := api.took(); got["GetItem"] != 1 {
 					t.Fatalf("calls %v, want the one (failed) GetItem of the hint besides the protocol's", got)
+				}
+				if len(ev.list) == 0 || ev.list[0].Kind != idem.RetryReadMissed || !errors.Is(ev.list[0].Err, idem.ErrStore) {
+					t.Fatalf("events %+v, want RetryReadMissed with the read's ErrStore first", ev.list)
 				}
 			})
 

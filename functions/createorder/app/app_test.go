@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,28 +81,35 @@ func newAppMode(t *testing.T, mode idem.Mode) (http.Handler, *syncBuffer, Config
 func TestRequestLog(t *testing.T) {
 	t.Parallel()
 	h, logs := newApp(t)
-	post := func() *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderstest.JSON))
-		r.Header.Set("Content-Type", "application/json")
-		r.Header.Set("Idempotency-Key", "log-test")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, r)
-		return w
+	postWith := func(key string, hint bool) func() *httptest.ResponseRecorder {
+		return func() *httptest.ResponseRecorder {
+			r := httptest.NewRequest(http.MethodPost, "/orders", strings.NewReader(orderstest.JSON))
+			r.Header.Set("Content-Type", "application/json")
+			r.Header.Set("Idempotency-Key", key)
+			if hint {
+				r.Header.Set("Idempotency-Retry", "?1")
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			return w
+		}
 	}
+	post := postWith("log-test", false)
 	for _, tc := range []struct {
 		name    string
 		do      func() *httptest.ResponseRecorder
 		status  int
 		outcome string
-		metric  string
+		metrics []string
 	}{
-		{"a first create is logged as created and counted as a miss", post, http.StatusCreated, "created", "IdempotencyMisses"},
-		{"a retry is logged as replayed and counted as a hit", post, http.StatusCreated, "replayed", "IdempotencyHits"},
+		{"a first create is logged as created and counted as a miss", post, http.StatusCreated, "created", []string{"IdempotencyMisses"}},
+		{"a retry is logged as replayed and counted as a hit", post, http.StatusCreated, "replayed", []string{"IdempotencyHits"}},
+		{"a first create sent with the retry hint counts the read that missed, and a miss", postWith("log-test-hinted", true), http.StatusCreated, "created", []string{"IdempotencyRetryReadsMissed", "IdempotencyMisses"}},
 		{"an unknown order is logged as not_found", func() *httptest.ResponseRecorder {
 			w := httptest.NewRecorder()
 			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/orders/nope", nil))
 			return w
-		}, http.StatusNotFound, "not_found", ""},
+		}, http.StatusNotFound, "not_found", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := tc.do()
@@ -118,7 +126,7 @@ func TestRequestLog(t *testing.T) {
 			}
 			for _, m := range metricNames {
 				want := 0.0
-				if m.name == tc.metric {
+				if slices.Contains(tc.metrics, m.name) {
 					want = 1
 				}
 				if rec[m.name] != want {

@@ -69,6 +69,7 @@ var metricNames = []struct {
 	{idem.LeaseTakeover, "IdempotencyLeaseTakeovers"},
 	{idem.CommitLost, "IdempotencyCommitsLost"},
 	{idem.StoreError, "IdempotencyStoreErrors"},
+	{idem.RetryReadMissed, "IdempotencyRetryReadsMissed"},
 }
 
 // metricsNamespace is the CloudWatch namespace of the service's metrics.
