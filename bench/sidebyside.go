@@ -352,13 +352,13 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 			r.missCPU = append(r.missCPU, perReq(a1-a0, m.ok))
 			r.missJVM = append(r.missJVM, perReq(j1-j0, m.ok))
 			if s.b != nil {
-				hits := func(done []created, hint bool) (p50, p99, srv, jvm []time.Duration) {
+				hits := func(done []created, hint bool, p50, p99, srv, jvm *[]time.Duration) {
 					b0, j0 := cpu(s.b.pid), cpu(jvmPID)
 					h := retries(ctx, client, s.b.url, done, hint)
 					b1, j1 := cpu(s.b.pid), cpu(jvmPID)
 					r.note(h)
-					return append(p50, percentile(h.latencies, 50)), append(p99, percentile(h.latencies, 99)),
-						append(srv, perReq(b1-b0, h.ok)), append(jvm, perReq(j1-j0, h.ok))
+					*p50, *p99 = append(*p50, percentile(h.latencies, 50)), append(*p99, percentile(h.latencies, 99))
+					*srv, *jvm = append(*srv, perReq(b1-b0, h.ok)), append(*jvm, perReq(j1-j0, h.ok))
 				}
 				hinted, plain := m.done, []created(nil)
 				if s.spec.hint {
@@ -370,19 +370,18 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 						hinted, plain = m.done[half:], m.done[:half]
 					}
 				}
-				run := func(hint bool) {
-					if hint {
-						p50, p99, srv, jvm := hits(hinted, s.spec.hint)
-						r.hitP50, r.hitP99 = append(r.hitP50, p50...), append(r.hitP99, p99...)
-						r.hitCPU, r.hitJVM = append(r.hitCPU, srv...), append(r.hitJVM, jvm...)
-					} else if len(plain) > 0 {
-						p50, p99, srv, jvm := hits(plain, false)
-						r.plainP50, r.plainP99 = append(r.plainP50, p50...), append(r.plainP99, p99...)
-						r.plainCPU, r.plainJVM = append(r.plainCPU, srv...), append(r.plainJVM, jvm...)
+				withHint := func() { hits(hinted, s.spec.hint, &r.hitP50, &r.hitP99, &r.hitCPU, &r.hitJVM) }
+				without := func() {
+					if len(plain) > 0 {
+						hits(plain, false, &r.plainP50, &r.plainP99, &r.plainCPU, &r.plainJVM)
 					}
 				}
-				run(pass%2 == 0)
-				run(pass%2 == 1)
+				first, second := withHint, without
+				if pass%2 == 1 {
+					first, second = without, withHint
+				}
+				first()
+				second()
 			}
 		}
 		for _, c := range o.levels {

@@ -285,13 +285,19 @@ func (g *Guard) remember(id, fingerprint string, response []byte, expiresAt time
 // judge answers a request from a live record that is not this attempt's:
 // replay, ErrMismatch or *InProgressError.
 func (g *Guard) judge(ctx context.Context, req Request, rec *record) (Result, error) {
+	return g.judgeRead(ctx, req, rec, false)
+}
+
+// judgeRead is judge, its Hit or Mismatch event marked as answered by the
+// read of a Request.Retry when readFirst is set.
+func (g *Guard) judgeRead(ctx context.Context, req Request, rec *record, readFirst bool) (Result, error) {
 	if rec.fingerprint != req.Fingerprint {
-		g.emit(ctx, Event{Kind: Mismatch, ID: rec.id, Scope: req.Scope})
+		g.emit(ctx, Event{Kind: Mismatch, ID: rec.id, Scope: req.Scope, ReadFirst: readFirst})
 		return Result{}, ErrMismatch
 	}
 	if rec.status == statusCompleted {
 		g.remember(rec.id, rec.fingerprint, rec.data, rec.expiresAt)
-		g.emit(ctx, Event{Kind: Hit, ID: rec.id, Scope: req.Scope})
+		g.emit(ctx, Event{Kind: Hit, ID: rec.id, Scope: req.Scope, ReadFirst: readFirst})
 		return Result{Response: rec.data, Replayed: true}, nil
 	}
 	retry := max(rec.leaseUntil.Add(g.cfg.ClockSkew).Sub(g.cfg.Now()), 0)

@@ -215,19 +215,16 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 // failure.
 func (g *Guard) itemRefused(ctx context.Context, id, key string, token itemToken, req Request, now time.Time, old map[string]types.AttributeValue, cause error) (Result, itemNext, error) {
 	if len(old) == 0 { // no ALL_OLD item: read it
-		out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
-			Key: map[string]types.AttributeValue{g.cfg.Item.Table.PartitionKey: sv(key)},
-		})
+		item, err := g.getItem(ctx, key)
 		if err != nil {
 			err = storeErr("read item", err)
 			g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
 			return Result{}, itemDone, err
 		}
-		if len(out.Item) == 0 {
+		if len(item) == 0 {
 			return Result{}, itemAgain, nil
 		}
-		old = out.Item
+		old = item
 	}
 	if _, isRecord := old[itemExpiresAt]; !isRecord {
 		return Result{}, itemDone, &WriteConditionError{Index: 0, Item: old, Err: cause}
@@ -249,6 +246,19 @@ func (g *Guard) itemRefused(ctx context.Context, id, key string, token itemToken
 		return Result{}, itemAgain, nil // expired since the condition was judged
 	}
 	return Result{}, itemNextGeneration, nil
+}
+
+// getItem reads the item at key of the item table with a consistent read:
+// nil when there is none, the SDK's error when the read fails.
+func (g *Guard) getItem(ctx context.Context, key string) (map[string]types.AttributeValue, error) {
+	out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
+		TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
+		Key: map[string]types.AttributeValue{g.cfg.Item.Table.PartitionKey: sv(key)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out.Item, nil
 }
 
 // itemFor returns the item to put for fn's writes at key: a copy of the item

@@ -3,10 +3,6 @@ package idem
 import (
 	"context"
 	"time"
-
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
 // readFirst answers a request that says it is a retry (Request.Retry) from
@@ -27,13 +23,8 @@ func (g *Guard) readFirst(ctx context.Context, id string, req Request) (Result, 
 		g.emit(ctx, Event{Kind: RetryReadMissed, ID: id, Scope: req.Scope, Err: err})
 		return Result{}, nil, false
 	}
-	if rec.fingerprint != req.Fingerprint {
-		g.emit(ctx, Event{Kind: Mismatch, ID: id, Scope: req.Scope, ReadFirst: true})
-		return Result{}, ErrMismatch, true
-	}
-	g.remember(id, rec.fingerprint, rec.data, rec.expiresAt)
-	g.emit(ctx, Event{Kind: Hit, ID: id, Scope: req.Scope, ReadFirst: true})
-	return Result{Response: rec.data, Replayed: true}, nil, true
+	res, err := g.judgeRead(ctx, req, rec, true)
+	return res, err, true
 }
 
 // readFirstRecord returns the record of id that would answer a request at
@@ -51,24 +42,21 @@ func (g *Guard) readFirstRecord(ctx context.Context, id string, now time.Time) (
 		if err != nil {
 			return nil, err
 		}
-		out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
-			TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
-			Key: map[string]types.AttributeValue{g.cfg.Item.Table.PartitionKey: sv(key)},
-		})
+		item, err := g.getItem(ctx, key)
 		if err != nil {
 			return nil, storeErr("read first", err)
 		}
-		if len(out.Item) == 0 {
+		if len(item) == 0 {
 			return nil, nil
 		}
-		if _, isRecord := out.Item[itemExpiresAt]; !isRecord {
+		if _, isRecord := item[itemExpiresAt]; !isRecord {
 			return nil, nil
 		}
-		rec, err := decodeItemRecord(id, out.Item)
+		rec, err := decodeItemRecord(id, item)
 		if err != nil {
 			return nil, storeErr("read first", err)
 		}
-		_, recordOnly := out.Item[AttrItemTTL]
+		_, recordOnly := item[AttrItemTTL]
 		if g.live(rec, now) || recordOnly {
 			return rec, nil
 		}

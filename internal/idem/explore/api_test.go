@@ -121,7 +121,7 @@ func (a *api) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(
 			// Item-mode item) is served with its expiry a day on, so the
 			// reader takes an expired outcome for a live one.
 			for _, attr := range []string{idem.AttrExpiresAt, "idem_exp"} {
-				if n, err := strconv.ParseInt(sAttrN(out.Item[attr]), 10, 64); err == nil {
+				if n, ok := nAttr(out.Item[attr]); ok {
 					out.Item[attr] = &types.AttributeValueMemberN{Value: strconv.FormatInt(n+86400, 10)}
 				}
 			}
@@ -129,14 +129,6 @@ func (a *api) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(
 		return err
 	}, nil)
 	return out, err
-}
-
-// sAttrN is the number in v, or "" when v is not a number.
-func sAttrN(v types.AttributeValue) string {
-	if n, ok := v.(*types.AttributeValueMemberN); ok {
-		return n.Value
-	}
-	return ""
 }
 
 func (a *api) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
