@@ -73,23 +73,10 @@ func runFloor(mode, ordersTable, idemTable string) error {
 	if err != nil {
 		return err
 	}
-	req, err := orders.DecodeOrder([]byte(orderstest.JSON))
+	f, err := newFloorServer(api, mode, ordersTable, idemTable)
 	if err != nil {
 		return err
 	}
-	const idMark = "00000000000000000000000000000000"
-	o := orders.Book(idMark, req, time.Now())
-	item, err := attributevalue.MarshalMap(o)
-	if err != nil {
-		return err
-	}
-	body := string(orders.EncodeOrder(o))
-	head, tail, ok := strings.Cut(body, idMark)
-	if !ok {
-		return errors.New("floor: the order JSON does not hold its id")
-	}
-	f := &floorServer{api: api, mode: mode, orders: ordersTable, idem: idemTable, item: item, bodyHead: head, bodyTail: []byte(tail),
-		record: itemRecord(body)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -112,6 +99,29 @@ func runFloor(mode, ordersTable, idemTable string) error {
 		return err
 	}
 	return nil
+}
+
+// newFloorServer returns the floor of mode on api, writing orders to
+// ordersTable and records to idemTable, with its order item and response
+// body made once from orderstest.JSON.
+func newFloorServer(api *dynamodb.Client, mode, ordersTable, idemTable string) (*floorServer, error) {
+	req, err := orders.DecodeOrder([]byte(orderstest.JSON))
+	if err != nil {
+		return nil, err
+	}
+	const idMark = "00000000000000000000000000000000"
+	o := orders.Book(idMark, req, time.Now())
+	item, err := attributevalue.MarshalMap(o)
+	if err != nil {
+		return nil, err
+	}
+	body := string(orders.EncodeOrder(o))
+	head, tail, ok := strings.Cut(body, idMark)
+	if !ok {
+		return nil, errors.New("floor: the order JSON does not hold its id")
+	}
+	return &floorServer{api: api, mode: mode, orders: ordersTable, idem: idemTable, item: item, bodyHead: head, bodyTail: []byte(tail),
+		record: itemRecord(body)}, nil
 }
 
 func (f *floorServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ type report struct {
 	command   string
 	settings  string
 	inproc    inprocResult
+	layers    layerResult
 	sbs       sideBySideResult
 	sizes     itemSizes
 	artifacts []artifact
@@ -141,6 +142,7 @@ func (r report) markdown() string {
 	p("\n")
 
 	r.sideBySideMarkdown(p)
+	r.layersMarkdown(p)
 
 	// Bootstrap and memory.
 	p("## Bootstrap: size, start, memory\n\n| | |\n|---|---|\n")

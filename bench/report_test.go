@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -350,6 +353,62 @@ func TestPairedCPU(t *testing.T) {
 		gs := cpuGroups(func(s string) bool { return have[s] })
 		if len(gs) != 1 || len(gs[0]) != 3 || gs[0][0] != sysItem || gs[0][1] != sysFloorPut || gs[0][2] != sysFloorPutGW {
 			t.Errorf("cpuGroups = %v, want item with its two floors only", gs)
+		}
+	})
+}
+
+func TestLayers(t *testing.T) {
+	const us = time.Microsecond
+	// Two rounds per block, CPU per create: floor 300 µs, then 300, 360 and
+	// 390 µs, except that the served layer's first block costs 420 µs.
+	l := layerResult{rounds: 2 * layerBlocks, cpu: map[string]time.Duration{}, blocks: map[string][]time.Duration{}}
+	for i, per := range []time.Duration{300 * us, 300 * us, 360 * us, 390 * us} {
+		n := layerNames[i]
+		l.blocks[n] = make([]time.Duration, layerBlocks)
+		for b := range l.blocks[n] {
+			l.blocks[n][b] = 2 * per
+		}
+		if n == layerAsServed {
+			l.blocks[n][0] = 2 * 420 * us
+		}
+		for _, d := range l.blocks[n] {
+			l.cpu[n] += d
+		}
+	}
+
+	t.Run("a layer's ratio is of its CPU over the floor's, bracketed by the blocks'", func(t *testing.T) {
+		r := l.ratio(layerAsServed)
+		want := (4*390.0 + 420) / (5 * 300)
+		if !r.ok || math.Abs(r.mid-want) > 1e-9 || math.Abs(r.lo-1.3) > 1e-9 || math.Abs(r.hi-1.4) > 1e-9 {
+			t.Errorf("ratio = %+v, want %.3f (1.30–1.40)", r, want)
+		}
+		if r := l.ratio(layerFloor); !r.ok || r.mid != 1 {
+			t.Errorf("the floor's own ratio = %+v, want 1", r)
+		}
+	})
+	t.Run("the table lists the layers in order with what each adds", func(t *testing.T) {
+		var b strings.Builder
+		report{layers: l}.layersMarkdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) })
+		md := b.String()
+		last := -1
+		for _, n := range layerNames {
+			i := strings.Index(md, "| "+n+" |")
+			if i < last {
+				t.Fatalf("layer %q missing or out of order in:\n%s", n, md)
+			}
+			last = i
+		}
+		for _, want := range []string{"| 300 µs | 1.00× | — |", "| 360 µs | 1.20× | +60 µs |", "| 396 µs | 1.32× (1.30–1.40) | +36 µs |"} {
+			if !strings.Contains(md, want) {
+				t.Errorf("the table has no %q:\n%s", want, md)
+			}
+		}
+	})
+	t.Run("no table when the phase did not run", func(t *testing.T) {
+		var b strings.Builder
+		report{}.layersMarkdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) })
+		if b.Len() != 0 {
+			t.Errorf("wrote %q", b.String())
 		}
 	})
 }
