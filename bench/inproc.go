@@ -18,6 +18,7 @@ import (
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
 	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/internal/ddbmeter"
 	"github.com/parcelhq/orderservice/internal/idem"
 	"github.com/parcelhq/orderservice/internal/idem/idemhttp"
 	"github.com/parcelhq/orderservice/internal/orders"
@@ -57,7 +58,7 @@ var inprocKinds = func() []string {
 // they made in all.
 type inprocResult struct {
 	samples map[string][]time.Duration
-	calls   map[string]calls
+	calls   map[string]ddbmeter.Calls
 	iters   int
 }
 
@@ -86,9 +87,9 @@ type lambdaHandler func(context.Context, events.APIGatewayV2HTTPRequest) (events
 // scope "", the key, the body's fingerprint), to count a hit without a cache
 // rather than assume it.
 func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, maxIters int, maxDur time.Duration) (inprocResult, error) {
-	counter := newCallCounter()
+	counter := ddbmeter.New()
 	client, err := ddb.NewClient(ctx, func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, counter.register)
+		o.APIOptions = append(o.APIOptions, counter.Register)
 	})
 	if err != nil {
 		return inprocResult{}, err
@@ -155,14 +156,14 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 		}
 	}
 
-	res := inprocResult{samples: map[string][]time.Duration{}, calls: map[string]calls{}}
+	res := inprocResult{samples: map[string][]time.Duration{}, calls: map[string]ddbmeter.Calls{}}
 	// timed runs f once, and when record is set keeps its latency and calls.
 	timed := func(kind string, record bool, f func(context.Context) error) error {
 		// Each request gets the function timeout of template.yaml as its
 		// deadline, as Lambda gives one.
 		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
-		before := counter.snapshot()
+		before := counter.Snapshot()
 		start := time.Now()
 		err := f(rctx)
 		d := time.Since(start)
@@ -172,7 +173,7 @@ func inproc(ctx context.Context, endpoint string, tables benchTables, warmup, ma
 		if record {
 			res.samples[kind] = append(res.samples[kind], d)
 			c := res.calls[kind]
-			c.add(counter.snapshot().since(before))
+			c.Add(counter.Snapshot().Since(before))
 			res.calls[kind] = c
 		}
 		return nil

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/parcelhq/orderservice/internal/ddbmeter"
 )
 
 // report is everything one run measured.
@@ -85,7 +87,7 @@ func (r report) markdown() string {
 
 	// Calls.
 	in := r.inproc
-	var all []calls
+	var all []ddbmeter.Calls
 	for _, k := range inprocKinds {
 		all = append(all, in.calls[k])
 	}
@@ -118,9 +120,9 @@ func (r report) markdown() string {
 		c, n := in.calls[k], len(in.samples[k])
 		p("| %s |", k)
 		for _, op := range ops {
-			p(" %s |", perRequest(c.ops[op], n))
+			p(" %s |", perRequest(c.Ops[op], n))
 		}
-		p(" **%s** | %s | %s | %s |\n", perRequest(c.total(), n), perRequest(c.attempts, n), perRequestF(c.wcu, n), perRequestF(c.rcu, n))
+		p(" **%s** | %s | %s | %s |\n", perRequest(c.Total(), n), perRequest(c.Attempts, n), perRequestF(c.WriteUnits, n), perRequestF(c.ReadUnits, n))
 	}
 	p("\n")
 

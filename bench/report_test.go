@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/parcelhq/orderservice/internal/ddbmeter"
 	"github.com/parcelhq/orderservice/internal/idem"
 )
 
@@ -34,23 +35,7 @@ func TestPercentile(t *testing.T) {
 	}
 }
 
-func TestCallsSince(t *testing.T) {
-	c := newCallCounter()
-	c.ops["PutItem"] = 3
-	before := c.snapshot()
-	c.ops["PutItem"] += 2
-	c.ops["TransactWriteItems"]++
-	c.attempts = 4
-	d := c.snapshot().since(before)
-	if d.ops["PutItem"] != 2 || d.ops["TransactWriteItems"] != 1 || d.total() != 3 || d.attempts != 4 {
-		t.Errorf("since = %+v", d)
-	}
-	var sum calls
-	sum.add(d)
-	sum.add(d)
-	if sum.total() != 6 || sum.attempts != 8 {
-		t.Errorf("add twice = %+v", sum)
-	}
+func TestPerRequest(t *testing.T) {
 	if got := perRequest(3, 2); got != "1.500" {
 		t.Errorf("perRequest(3, 2) = %q", got)
 	}
@@ -259,11 +244,11 @@ func TestGoals(t *testing.T) {
 }
 
 func TestCallsGoal(t *testing.T) {
-	in := inprocResult{samples: map[string][]time.Duration{}, calls: map[string]calls{}}
+	in := inprocResult{samples: map[string][]time.Duration{}, calls: map[string]ddbmeter.Calls{}}
 	put := func(m string, reqs int, ops map[string]int64) {
 		k := kindsOf(map[string]idem.Mode{"lease": idem.Lease, "optimistic": idem.Optimistic, "item": idem.Item}[m]).miss
 		in.samples[k] = make([]time.Duration, reqs)
-		in.calls[k] = calls{ops: ops}
+		in.calls[k] = ddbmeter.Calls{Ops: ops}
 	}
 	put("lease", 4, map[string]int64{"PutItem": 4, "TransactWriteItems": 4})
 	put("optimistic", 4, map[string]int64{"TransactWriteItems": 4, "GetItem": 1}) // one miss read first

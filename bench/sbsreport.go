@@ -173,10 +173,10 @@ func callsGoal(in inprocResult) map[idem.Mode]callsCell {
 	for _, m := range ourModes {
 		k := kindsOf(m).miss
 		c, n := in.calls[k], len(in.samples[k])
-		cell := callsCell{perMiss: perRequest(c.total(), n), want: protocolCalls[m], met: "not measured"}
+		cell := callsCell{perMiss: perRequest(c.Total(), n), want: protocolCalls[m], met: "not measured"}
 		if n > 0 {
 			cell.met = "**not met**"
-			if c.total() == cell.want*int64(n) {
+			if c.Total() == cell.want*int64(n) {
 				cell.met = "**met**"
 			}
 		}

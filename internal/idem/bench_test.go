@@ -6,72 +6,17 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-	"github.com/aws/smithy-go/middleware"
 
 	"github.com/parcelhq/orderservice/internal/ddb"
+	"github.com/parcelhq/orderservice/internal/ddbmeter"
 	"github.com/parcelhq/orderservice/internal/ddbtest"
 	"github.com/parcelhq/orderservice/internal/idem"
 )
-
-// meter counts DynamoDB operations (not HTTP attempts: the Initialize step
-// runs once per operation, before retries) and, asking every call for
-// ReturnConsumedCapacity, the capacity units the successful ones consumed.
-// A call that fails (a failed condition, a cancelled transaction) reports no
-// capacity; on AWS a failed conditional write still consumes write units for
-// the item it would have written.
-type meter struct {
-	calls, writeMilli, readMilli atomic.Int64
-}
-
-func (m *meter) register(stack *middleware.Stack) error {
-	return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("meterDynamoDBCalls",
-		func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			m.calls.Add(1)
-			total := types.ReturnConsumedCapacityTotal
-			switch p := in.Parameters.(type) {
-			case *dynamodb.PutItemInput:
-				p.ReturnConsumedCapacity = total
-			case *dynamodb.UpdateItemInput:
-				p.ReturnConsumedCapacity = total
-			case *dynamodb.DeleteItemInput:
-				p.ReturnConsumedCapacity = total
-			case *dynamodb.TransactWriteItemsInput:
-				p.ReturnConsumedCapacity = total
-			case *dynamodb.GetItemInput:
-				p.ReturnConsumedCapacity = total
-			}
-			out, md, err := next.HandleInitialize(ctx, in)
-			switch r := out.Result.(type) {
-			case *dynamodb.PutItemOutput:
-				m.add(&m.writeMilli, r.ConsumedCapacity)
-			case *dynamodb.UpdateItemOutput:
-				m.add(&m.writeMilli, r.ConsumedCapacity)
-			case *dynamodb.DeleteItemOutput:
-				m.add(&m.writeMilli, r.ConsumedCapacity)
-			case *dynamodb.TransactWriteItemsOutput:
-				for i := range r.ConsumedCapacity {
-					m.add(&m.writeMilli, &r.ConsumedCapacity[i])
-				}
-			case *dynamodb.GetItemOutput:
-				m.add(&m.readMilli, r.ConsumedCapacity)
-			}
-			return out, md, err
-		}), middleware.Before)
-}
-
-func (m *meter) add(to *atomic.Int64, c *types.ConsumedCapacity) {
-	if c != nil && c.CapacityUnits != nil {
-		to.Add(int64(*c.CapacityUnits * 1000))
-	}
-}
-
-func (m *meter) reset() { m.calls.Store(0); m.writeMilli.Store(0); m.readMilli.Store(0) }
 
 // benchResponse is about the size and shape of a stored 201 of POST /orders
 // (status, headers, an order's JSON).
@@ -93,9 +38,9 @@ const benchFingerprint = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c
 // in the modes that run fn for a hit (optimistic, item), runs it again.
 func BenchmarkGuard(b *testing.B) {
 	ctx := context.Background()
-	var m meter
+	m := ddbmeter.New()
 	client, err := ddb.NewClient(ctx, func(o *dynamodb.Options) {
-		o.APIOptions = append(o.APIOptions, m.register)
+		o.APIOptions = append(o.APIOptions, m.Register)
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -150,7 +95,7 @@ func BenchmarkGuard(b *testing.B) {
 				if _, err := g.Do(ctx, hit, do); err != nil { // fills the cache, if any
 					b.Fatal(err)
 				}
-				m.reset()
+				before := m.Snapshot()
 				run := rand.Text() // miss keys unique across -count runs too
 				i := 0
 				for b.Loop() {
@@ -167,10 +112,10 @@ func BenchmarkGuard(b *testing.B) {
 						b.Fatalf("Replayed = %v for a %s", res.Replayed, kind)
 					}
 				}
-				n := float64(b.N)
-				b.ReportMetric(float64(m.calls.Load())/n, "ddb-calls/op")
-				b.ReportMetric(float64(m.writeMilli.Load())/1000/n, "wcu/op")
-				b.ReportMetric(float64(m.readMilli.Load())/1000/n, "rcu/op")
+				made, n := m.Snapshot().Since(before), float64(b.N)
+				b.ReportMetric(float64(made.Total())/n, "ddb-calls/op")
+				b.ReportMetric(made.WriteUnits/n, "wcu/op")
+				b.ReportMetric(made.ReadUnits/n, "rcu/op")
 			})
 		}
 	}

@@ -16,7 +16,10 @@ import (
 	"github.com/parcelhq/orderservice/internal/idem"
 )
 
-// opCounter wraps the real client and counts the calls of each operation.
+// opCounter wraps the real client and counts the calls of each operation
+// the guard makes through idem.API, including those a fault wrapper below
+// it fails before they reach the SDK (which internal/ddbmeter, counting
+// inside the SDK, would not see).
 type opCounter struct {
 	idem.API
 	mu    sync.Mutex
