@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime/metrics"
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
 	"github.com/parcelhq/orderservice/functions/createorder/app"
@@ -16,43 +18,65 @@ import (
 	"github.com/parcelhq/orderservice/internal/orders"
 )
 
-// The layers phase: where the CPU of one create goes, layer by layer, in
-// this process. The side-by-side goal row divides our server's CPU per
-// create by a floor's; this phase says which layers of the function the
-// difference is made of. Every layer is a Lambda handler taking the same
-// payload 2.0 event, each adding to the one before it, on one client and
-// the Item-mode tables; one round runs each once, forwards in even rounds
-// and backwards in odd ones, and the CPU of this process (getrusage: user
-// and system, every thread, GC included) is read around each. No other
-// phase runs meanwhile, so the process's CPU is the layer's and its SDK
-// client's.
+// The layers phase: where the CPU of a create goes, layer by layer, in this
+// process. The side-by-side goal row divides our server's CPU per create by
+// a floor's; this phase says which layers of the function the difference is
+// made of. Every layer is a Lambda handler taking the same payload 2.0 event,
+// on one client and the Item-mode tables. A round runs a block of
+// consecutive creates of each layer, layers forwards in even rounds and
+// backwards in odd ones (ABBA), and reads this process's CPU (getrusage:
+// user and system, every thread) and its heap allocations (runtime/metrics)
+// around each block. No other phase runs meanwhile. The GC's background work
+// is charged to whichever block runs when it runs, not to the layer that
+// allocated; blocks of consecutive creates, ABBA, and the allocation column
+// keep that visible.
 
-// The layers, in the order they add up.
+// The layers. The floor is the same DynamoDB call with none of the
+// service's work; from the orders handler on, each row adds to the one
+// before it.
 const (
 	layerFloor    = "floor: the put floor's function (Item mode's PutItem of a precomputed item; no decoding, no guard)"
-	layerHandler  = "the orders create handler alone, unguarded, behind aws-lambda-go-api-proxy (event adapted, order decoded, validated, priced, one PutItem, encoded)"
-	layerGuarded  = "+ caller scope, router, panic recovery, idempotency middleware and guard (Item mode): app.New with the request log off (LOG_LEVEL=ERROR)"
+	layerHandler  = "the orders create handler alone, unguarded, behind aws-lambda-go-api-proxy (event adapted, order decoded, validated, priced, one PutItem of the order item, encoded)"
+	layerGuarded  = "+ caller scope, router, panic recovery, idempotency middleware and guard (Item mode: the record on the same PutItem, under its condition): app.New with the request log off (LOG_LEVEL=ERROR)"
 	layerAsServed = "+ the request log line with its EMF metrics: app.LambdaHandler(app.New(...)) as served (LOG_LEVEL=INFO)"
 )
 
 var layerNames = []string{layerFloor, layerHandler, layerGuarded, layerAsServed}
 
-// layerBlocks is how many consecutive blocks of rounds the per-block ratio
-// range of the layers table is taken over.
-const layerBlocks = 5
+const (
+	// layerBlocks is how many consecutive groups of rounds the ratio
+	// ranges of the layers table are taken over.
+	layerBlocks = 5
+	// layerWarmup is how many rounds run before the measured ones.
+	layerWarmup = 3
+)
 
-// layerResult is what the layers phase measured: per layer, the CPU over
-// all rounds and per block of rounds.
+// layerResult is what the layers phase measured: per layer, the CPU and
+// heap bytes allocated over all measured creates, and the CPU per group of
+// rounds (layerBlocks of them).
 type layerResult struct {
-	rounds int
-	cpu    map[string]time.Duration
-	blocks map[string][]time.Duration
+	rounds, block int // measured rounds; creates per layer and round
+	cpu           map[string]time.Duration
+	alloc         map[string]uint64
+	groups        map[string][]time.Duration
 }
 
-// layers runs warmup rounds and then rounds rounds of one create per layer
-// (see layerNames) on the in-process Item-mode tables. A create that does
-// not answer 201 ends the phase with its error.
-func layers(ctx context.Context, tables benchTables, warmup, rounds int) (layerResult, error) {
+// creates returns how many creates of each layer were measured.
+func (r layerResult) creates() int { return r.rounds * r.block }
+
+// groupOf returns the group (0 to layerBlocks-1) measured round r of rounds
+// counts towards: consecutive rounds, as evenly as rounds divide.
+func groupOf(r, rounds int) int {
+	if rounds <= 0 {
+		return 0
+	}
+	return min(r*layerBlocks/rounds, layerBlocks-1)
+}
+
+// layers runs layerWarmup rounds and then rounds rounds of block creates
+// per layer (see layerNames) on the in-process Item-mode tables. A create
+// that does not answer 201 ends the phase with its error.
+func layers(ctx context.Context, tables benchTables, rounds, block int) (layerResult, error) {
 	client, err := ddb.NewClient(ctx)
 	if err != nil {
 		return layerResult{}, err
@@ -77,11 +101,12 @@ func layers(ctx context.Context, tables benchTables, warmup, rounds int) (layerR
 		layerGuarded:  app.LambdaHandler(guarded),
 		layerAsServed: app.LambdaHandler(served),
 	}
-	res := layerResult{cpu: map[string]time.Duration{}, blocks: map[string][]time.Duration{}}
+	res := layerResult{block: block, cpu: map[string]time.Duration{}, alloc: map[string]uint64{}, groups: map[string][]time.Duration{}}
 	for _, l := range layerNames {
-		res.blocks[l] = make([]time.Duration, layerBlocks)
+		res.groups[l] = make([]time.Duration, layerBlocks)
 	}
-	for round := range warmup + rounds {
+	evs := make([]events.APIGatewayV2HTTPRequest, block)
+	for round := range layerWarmup + rounds {
 		for j := range layerNames {
 			l := layerNames[j]
 			if round%2 == 1 {
@@ -90,24 +115,31 @@ func layers(ctx context.Context, tables benchTables, warmup, rounds int) (layerR
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}
+			for i := range evs {
+				evs[i] = createEvent(newKey()) // made outside the measured window
+			}
 			// As Lambda gives one: the function timeout of template.yaml.
-			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			c0 := processCPU()
-			resp, err := handlers[l](rctx, createEvent(newKey()))
-			d := processCPU() - c0
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			c0, a0 := processCPU(), heapAllocs()
+			for _, ev := range evs {
+				resp, err := handlers[l](rctx, ev)
+				if err == nil && resp.StatusCode != http.StatusCreated {
+					err = fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
+				}
+				if err != nil {
+					cancel()
+					return res, fmt.Errorf("%s: %w", l, err)
+				}
+			}
+			d, a := processCPU()-c0, heapAllocs()-a0
 			cancel()
-			if err == nil && resp.StatusCode != http.StatusCreated {
-				err = fmt.Errorf("status %d: %s", resp.StatusCode, resp.Body)
-			}
-			if err != nil {
-				return res, fmt.Errorf("%s: %w", l, err)
-			}
-			if r := round - warmup; r >= 0 {
+			if r := round - layerWarmup; r >= 0 {
 				res.cpu[l] += d
-				res.blocks[l][r*layerBlocks/rounds] += d
+				res.alloc[l] += a
+				res.groups[l][groupOf(r, rounds)] += d
 			}
 		}
-		if round >= warmup {
+		if round >= layerWarmup {
 			res.rounds++
 		}
 	}
@@ -122,25 +154,35 @@ func processCPU() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// perCreate returns layer l's CPU per create over every round.
-func (r layerResult) perCreate(l string) time.Duration {
-	if r.rounds == 0 {
+// heapAllocs returns the bytes this process has allocated on the heap so
+// far.
+func heapAllocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
 		return 0
 	}
-	return r.cpu[l] / time.Duration(r.rounds)
+	return s[0].Value.Uint64()
 }
 
-// ratio returns layer l's CPU over the floor's, over every round, with the
-// lowest and highest ratio of one block of rounds.
-func (r layerResult) ratio(l string) passRatio {
-	f := r.cpu[layerFloor]
-	if r.rounds == 0 || f == 0 {
+// perCreate returns layer l's CPU per measured create.
+func (r layerResult) perCreate(l string) time.Duration {
+	if r.creates() == 0 {
+		return 0
+	}
+	return r.cpu[l] / time.Duration(r.creates())
+}
+
+// ratio returns a's CPU over b's, over every measured create, with the
+// lowest and highest ratio of one group of rounds.
+func (r layerResult) ratio(a, b string) passRatio {
+	if r.creates() == 0 || r.cpu[b] == 0 {
 		return passRatio{}
 	}
-	x := passRatio{mid: float64(r.cpu[l]) / float64(f), lo: 1e18, hi: -1, ok: true}
-	for i, b := range r.blocks[l] {
-		if fb := r.blocks[layerFloor][i]; fb > 0 {
-			v := float64(b) / float64(fb)
+	x := passRatio{mid: float64(r.cpu[a]) / float64(r.cpu[b]), lo: 1e18, hi: -1, ok: true}
+	for i, ga := range r.groups[a] {
+		if gb := r.groups[b][i]; gb > 0 {
+			v := float64(ga) / float64(gb)
 			x.lo, x.hi = min(x.lo, v), max(x.hi, v)
 		}
 	}
@@ -153,29 +195,32 @@ func (r layerResult) ratio(l string) passRatio {
 // layersMarkdown writes the layers table, when the phase ran.
 func (r report) layersMarkdown(p func(string, ...any)) {
 	l := r.layers
-	if l.rounds == 0 {
+	if l.creates() == 0 {
 		return
 	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 	p("## Where a create's CPU goes, layer by layer (in process, Item mode)\n\n")
 	p("The goal rows above divide our server's CPU per create by a floor's; this says which layers of the function the\n")
-	p("difference is made of. Each row is a Lambda handler taking the same payload 2.0 event (a new key each time) and\n")
-	p("adds to the row before it; every row makes one PutItem, on one client, on the Item-mode tables. One round runs\n")
-	p("each row once, forwards in even rounds and backwards in odd ones, and this process's CPU (getrusage: user and\n")
-	p("system, every thread, GC included) is read around each; nothing else runs meanwhile. %d rounds after a warm-up;\n", l.rounds)
-	p("the range is the lowest and highest ratio over %d blocks of consecutive rounds. The handler-alone row's PutItem\n", layerBlocks)
-	p("carries no record attributes and no condition on them, so it is a little cheaper than the floor's call: the next\n")
-	p("row's increment includes them. These are CPU costs while DynamoDB Local runs on the same two cores, several\n")
-	p("times what the same code costs in a tight Go benchmark (`go test -bench` keeps its caches warm; a create does not).\n\n")
-	p("| layer | CPU per create | ÷ floor | added by this layer |\n|---|---:|---:|---:|\n")
-	var prev time.Duration
+	p("difference is made of. Each row is a Lambda handler taking the same payload 2.0 event (a new key each time), and\n")
+	p("every row makes one PutItem, on one client, on the Item-mode tables. The floor is that call with none of the\n")
+	p("service's work; from the orders handler on, each row adds to the one before it (the handler-alone row's PutItem\n")
+	p("carries no record attributes, so it is a little cheaper than the floor's call and the next row's increment\n")
+	p("includes them). A round runs %d consecutive creates of each row, rows forwards in even rounds and backwards in\n", l.block)
+	p("odd ones; this process's CPU (getrusage: user and system, every thread) and heap allocations are read around\n")
+	p("each block, and nothing else runs meanwhile. %d rounds after %d of warm-up; a range is the lowest and highest\n", l.rounds, layerWarmup)
+	p("ratio over %d groups of consecutive rounds. The GC's background work is charged to whichever block runs when it\n", layerBlocks)
+	p("does, not to the layer that allocated: the allocation column says which layers make that work. These are CPU\n")
+	p("costs while DynamoDB Local runs on the same two cores, several times what the same code costs in a tight Go\n")
+	p("benchmark (`go test -bench` keeps its caches warm; a create does not).\n\n")
+	p("| layer | CPU per create | heap allocated per create | ÷ floor | over the row above |\n|---|---:|---:|---:|---:|\n")
 	for i, n := range layerNames {
 		c := l.perCreate(n)
-		add := "—"
+		over := "—"
 		if i > 0 {
-			add = fmt.Sprintf("%+.0f µs", float64(c-prev)/float64(time.Microsecond))
+			prev := layerNames[i-1]
+			over = fmt.Sprintf("%+.0f µs (%s)", us(c-l.perCreate(prev)), l.ratio(n, prev))
 		}
-		p("| %s | %.0f µs | %s | %s |\n", n, float64(c)/float64(time.Microsecond), l.ratio(n), add)
-		prev = c
+		p("| %s | %.0f µs | %.1f KiB | %s | %s |\n", n, us(c), float64(l.alloc[n])/float64(l.creates())/1024, l.ratio(n, layerFloor), over)
 	}
 	p("\n")
 }

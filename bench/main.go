@@ -55,6 +55,7 @@ type options struct {
 	coldStarts  int
 	invocations int
 	layerRounds int
+	layerBlock  int
 }
 
 func main() {
@@ -75,7 +76,8 @@ func main() {
 	flag.IntVar(&o.sbs.cpuBlock, "cpu-block", 250, "side by side: c=1 misses per system in each round of the paired CPU phase")
 	flag.BoolVar(&o.sbs.withPeer, "peer", true, "measure the Powertools peer (bench/powertools; needs node)")
 	flag.StringVar(&o.sbs.baselineServe, "baseline-serve", "", "also measure this local/serve binary (another build, e.g. of main) in the default mode, as \"baseline build\"")
-	flag.IntVar(&o.layerRounds, "layer-rounds", 2000, "rounds of the layers phase (one create per layer of the function each, ABBA); 0 skips it")
+	flag.IntVar(&o.layerRounds, "layer-rounds", 200, "rounds of the layers phase (a block of creates per layer of the function each, ABBA); 0 skips it")
+	flag.IntVar(&o.layerBlock, "layer-block", 10, "consecutive creates per layer in each round of the layers phase")
 	flag.IntVar(&o.coldStarts, "cold-starts", 7, "bootstrap cold starts to time")
 	flag.IntVar(&o.invocations, "invocations", 500, "invocations of the last bootstrap before its memory is read")
 	floorMode := flag.String("floor", "", "internal: serve the floor of this protocol ("+strings.Join(floorModes, ", ")+") instead of benchmarking")
@@ -103,8 +105,8 @@ func main() {
 	}
 	if o.iters < 1 || o.coldStarts < 1 || o.invocations < 0 || o.sbs.levelMax < 1 || o.warmup < 0 || o.sbs.missN < 1 ||
 		o.sbs.passes < 2 || o.sbs.passes%2 != 0 || o.sbs.warmup < 1 ||
-		o.sbs.cpuRounds < 0 || o.sbs.cpuBlock < 1 || o.layerRounds < 0 {
-		fmt.Fprintln(os.Stderr, "bench: -iters, -cold-starts, -miss-requests, -sbs-warmup and -level-requests must be positive, -cpu-block too, -passes even and at least 2; -warmup, -invocations, -cpu-rounds and -layer-rounds not negative")
+		o.sbs.cpuRounds < 0 || o.sbs.cpuBlock < 1 || o.layerRounds < 0 || o.layerBlock < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -iters, -cold-starts, -miss-requests, -sbs-warmup and -level-requests must be positive, -cpu-block and -layer-block too, -passes even and at least 2; -warmup, -invocations, -cpu-rounds and -layer-rounds not negative")
 		os.Exit(2)
 	}
 
@@ -201,8 +203,8 @@ func run(ctx context.Context, o options) (err error) {
 	phase("in-process")
 
 	if o.layerRounds > 0 {
-		logf("layers: %d rounds of one create per layer of the function", o.layerRounds)
-		if rep.layers, err = layers(ctx, tables, o.warmup, o.layerRounds); err != nil {
+		logf("layers: %d rounds of %d creates per layer of the function", o.layerRounds, o.layerBlock)
+		if rep.layers, err = layers(ctx, tables, o.layerRounds, o.layerBlock); err != nil {
 			return fmt.Errorf("layers: %w", err)
 		}
 		phase("layers")
@@ -260,8 +262,8 @@ func (o options) String() string {
 	for _, l := range o.sbs.levels {
 		lv = append(lv, strconv.Itoa(l))
 	}
-	return fmt.Sprintf("in-process: %d warm-up + up to %d iterations or %s; side by side: %d passes (ABBA), %d warm-up requests per process, c=1 up to %d misses or %s, concurrency %s each %s or %d requests; paired CPU: %d rounds of %d misses per system; layers: %d rounds; %d cold starts, %d invocations",
-		o.warmup, o.iters, o.latencyDur, o.sbs.passes, o.sbs.warmup, o.sbs.missN, o.sbs.missDur, strings.Join(lv, "/"), o.sbs.levelDur, o.sbs.levelMax, o.sbs.cpuRounds, o.sbs.cpuBlock, o.layerRounds, o.coldStarts, o.invocations)
+	return fmt.Sprintf("in-process: %d warm-up + up to %d iterations or %s; side by side: %d passes (ABBA), %d warm-up requests per process, c=1 up to %d misses or %s, concurrency %s each %s or %d requests; paired CPU: %d rounds of %d misses per system; layers: %d rounds of %d creates per layer; %d cold starts, %d invocations",
+		o.warmup, o.iters, o.latencyDur, o.sbs.passes, o.sbs.warmup, o.sbs.missN, o.sbs.missDur, strings.Join(lv, "/"), o.sbs.levelDur, o.sbs.levelMax, o.sbs.cpuRounds, o.sbs.cpuBlock, o.layerRounds, o.layerBlock, o.coldStarts, o.invocations)
 }
 
 // commandLine is how this run was started: under make, the make target and

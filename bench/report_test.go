@@ -344,46 +344,55 @@ func TestPairedCPU(t *testing.T) {
 
 func TestLayers(t *testing.T) {
 	const us = time.Microsecond
-	// Two rounds per block, CPU per create: floor 300 µs, then 300, 360 and
-	// 390 µs, except that the served layer's first block costs 420 µs.
-	l := layerResult{rounds: 2 * layerBlocks, cpu: map[string]time.Duration{}, blocks: map[string][]time.Duration{}}
+	// Two rounds per group, four creates per block: CPU per create 300 µs
+	// (the floor), 300, 360 and 390 µs, except that the served layer's
+	// first group costs 420 µs; 10 KiB allocated per create of each.
+	l := layerResult{rounds: 2 * layerBlocks, block: 4, cpu: map[string]time.Duration{}, alloc: map[string]uint64{}, groups: map[string][]time.Duration{}}
 	for i, per := range []time.Duration{300 * us, 300 * us, 360 * us, 390 * us} {
 		n := layerNames[i]
-		l.blocks[n] = make([]time.Duration, layerBlocks)
-		for b := range l.blocks[n] {
-			l.blocks[n][b] = 2 * per
+		l.groups[n] = make([]time.Duration, layerBlocks)
+		for g := range l.groups[n] {
+			l.groups[n][g] = 2 * 4 * per
 		}
 		if n == layerAsServed {
-			l.blocks[n][0] = 2 * 420 * us
+			l.groups[n][0] = 2 * 4 * 420 * us
 		}
-		for _, d := range l.blocks[n] {
+		for _, d := range l.groups[n] {
 			l.cpu[n] += d
 		}
+		l.alloc[n] = uint64(l.creates()) * 10 << 10
 	}
 
-	t.Run("a layer's ratio is of its CPU over the floor's, bracketed by the blocks'", func(t *testing.T) {
-		r := l.ratio(layerAsServed)
+	t.Run("a layer's ratio is of its CPU over the other's, bracketed by the groups'", func(t *testing.T) {
+		r := l.ratio(layerAsServed, layerFloor)
 		want := (4*390.0 + 420) / (5 * 300)
 		if !r.ok || math.Abs(r.mid-want) > 1e-9 || math.Abs(r.lo-1.3) > 1e-9 || math.Abs(r.hi-1.4) > 1e-9 {
 			t.Errorf("ratio = %+v, want %.3f (1.30–1.40)", r, want)
 		}
-		if r := l.ratio(layerFloor); !r.ok || r.mid != 1 {
+		if r := l.ratio(layerFloor, layerFloor); !r.ok || r.mid != 1 {
 			t.Errorf("the floor's own ratio = %+v, want 1", r)
 		}
+		if r := (layerResult{}).ratio(layerAsServed, layerFloor); r.ok {
+			t.Errorf("nothing measured gives %+v", r)
+		}
 	})
-	t.Run("the table lists the layers in order with what each adds", func(t *testing.T) {
+	t.Run("the table lists the layers in order with what each costs over the row above", func(t *testing.T) {
 		var b strings.Builder
 		report{layers: l}.layersMarkdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) })
 		md := b.String()
 		last := -1
 		for _, n := range layerNames {
 			i := strings.Index(md, "| "+n+" |")
-			if i < last {
+			if i < 0 || i <= last {
 				t.Fatalf("layer %q missing or out of order in:\n%s", n, md)
 			}
 			last = i
 		}
-		for _, want := range []string{"| 300 µs | 1.00× | — |", "| 360 µs | 1.20× | +60 µs |", "| 396 µs | 1.32× (1.30–1.40) | +36 µs |"} {
+		for _, want := range []string{
+			"| 300 µs | 10.0 KiB | 1.00× | — |",
+			"| 360 µs | 10.0 KiB | 1.20× | +60 µs (1.20×) |",
+			"| 396 µs | 10.0 KiB | 1.32× (1.30–1.40) | +36 µs (1.10× (1.08–1.17)) |",
+		} {
 			if !strings.Contains(md, want) {
 				t.Errorf("the table has no %q:\n%s", want, md)
 			}
@@ -394,6 +403,25 @@ func TestLayers(t *testing.T) {
 		report{}.layersMarkdown(func(f string, a ...any) { fmt.Fprintf(&b, f, a...) })
 		if b.Len() != 0 {
 			t.Errorf("wrote %q", b.String())
+		}
+	})
+	t.Run("rounds fall into consecutive groups, every group used when there are enough", func(t *testing.T) {
+		for _, rounds := range []int{1, 3, 5, 7, 12, 200} {
+			var counts [layerBlocks]int
+			prev := 0
+			for r := range rounds {
+				g := groupOf(r, rounds)
+				if g < prev || g >= layerBlocks {
+					t.Fatalf("%d rounds: round %d in group %d after group %d", rounds, r, g, prev)
+				}
+				prev = g
+				counts[g]++
+			}
+			for g, n := range counts {
+				if rounds >= layerBlocks && (n < rounds/layerBlocks || n > rounds/layerBlocks+1) {
+					t.Errorf("%d rounds: group %d has %d rounds, want %d or %d", rounds, g, n, rounds/layerBlocks, rounds/layerBlocks+1)
+				}
+			}
 		}
 	})
 }

@@ -24,9 +24,12 @@ func median[T time.Duration | float64](xs []T) T {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// passRatio is a figure of one system over another's: the ratio of their
-// medians over the passes, and the lowest and highest ratio of the same
-// pass. ok is false when a denominator is missing or zero.
+// passRatio is a figure of one system over another's, mid, with the lowest
+// and highest ratio of one part of the measurement (lo, hi). From ratios,
+// mid is the ratio of medians over the passes and a part is a pass; the
+// paired CPU phase and the layers phase make mid of totals and take their
+// rounds or groups of rounds as the parts. ok is false when a denominator is
+// missing or zero.
 type passRatio struct {
 	mid, lo, hi float64
 	ok          bool

@@ -43,7 +43,10 @@ func New() *Meter { return &Meter{c: Calls{Ops: map[string]int64{}}} }
 // PutItem, UpdateItem, DeleteItem, TransactWriteItems) and adds up the
 // ConsumedCapacity of their answers: a failed condition or a cancelled
 // transaction answers with none, so it adds nothing (AWS still bills a
-// failed conditional write).
+// failed conditional write). Setting ReturnConsumedCapacity changes the
+// caller's input and overrides what the caller asked for there. Its two
+// middleware have fixed IDs: registering it twice on one client, or two
+// Meters on one client, makes every operation fail.
 func (m *Meter) Register(stack *middleware.Stack) error {
 	op := stack.ID()
 	if err := stack.Initialize.Add(middleware.InitializeMiddlewareFunc("ddbmeterOperations",

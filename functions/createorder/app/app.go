@@ -32,7 +32,8 @@ const (
 // by the idempotency middleware (key required, in the caller's scope),
 // GET /orders/{order_id} unguarded, anything else a problem+json 404/405,
 // every request logged as one JSON line that also carries its CloudWatch
-// Embedded Metric Format metrics. It makes nothing per request and never
+// Embedded Metric Format metrics (through logger's handler, with no caller
+// PC: a handler with AddSource logs an empty source for it). It makes nothing per request and never
 // calls DynamoDB itself; ctx is unused today and kept for future
 // initialisation that needs it.
 func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Logger, opts ...Option) (http.Handler, error) {

@@ -137,6 +137,48 @@ func TestRequestLog(t *testing.T) {
 	}
 }
 
+func TestRequestLogLevel(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		level  string // the logger's
+		status int    // the handler's answer
+		want   string // the line's level, "" for no line
+	}{
+		{"a 201 is logged at INFO", "INFO", http.StatusCreated, "INFO"},
+		{"a 4xx is logged at INFO", "INFO", http.StatusNotFound, "INFO"},
+		{"a 5xx is logged at ERROR", "INFO", http.StatusServiceUnavailable, "ERROR"},
+		{"an ERROR logger writes no line for a 201", "ERROR", http.StatusCreated, ""},
+		{"an ERROR logger writes the line of a 500", "ERROR", http.StatusInternalServerError, "ERROR"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			logs := &syncBuffer{}
+			h := logRequests(NewLogger(logs, tc.level), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(tc.status)
+			}))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/orders", nil))
+			logs.mu.Lock()
+			empty := logs.b.Len() == 0
+			logs.mu.Unlock()
+			if tc.want == "" {
+				if !empty {
+					t.Fatalf("a line was written: %s", logs.b.String())
+				}
+				return
+			}
+			if empty {
+				t.Fatal("no line was written")
+			}
+			rec := logs.lastLine(t)
+			if rec["level"] != tc.want || rec["message"] != "request" || rec["status"] != float64(tc.status) || rec["Service"] != serviceName {
+				t.Errorf("line %v, want level %s, message request, status %d, Service %q", rec, tc.want, tc.status, serviceName)
+			}
+			if _, ok := rec["source"]; ok {
+				t.Errorf("line has a source: %v", rec)
+			}
+		})
+	}
+}
+
 func TestRecoverPanics(t *testing.T) {
 	logs := &syncBuffer{}
 	h := recoverPanics(NewLogger(logs, "INFO"), http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") }))
