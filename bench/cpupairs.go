@@ -77,11 +77,7 @@ func pairedCPU(ctx context.Context, client *http.Client, procs map[string]*proc,
 			}
 		}
 		for round := range rounds {
-			for j := range g {
-				s := g[j]
-				if round%2 == 1 {
-					s = g[len(g)-1-j]
-				}
+			for _, s := range abba(round, g) {
 				if err := ctx.Err(); err != nil {
 					return out, err
 				}

@@ -107,11 +107,7 @@ func layers(ctx context.Context, tables benchTables, rounds, block int) (layerRe
 	}
 	evs := make([]events.APIGatewayV2HTTPRequest, block)
 	for round := range layerWarmup + rounds {
-		for j := range layerNames {
-			l := layerNames[j]
-			if round%2 == 1 {
-				l = layerNames[len(layerNames)-1-j]
-			}
+		for _, l := range abba(round, layerNames) {
 			if err := ctx.Err(); err != nil {
 				return res, err
 			}

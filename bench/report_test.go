@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -424,4 +425,16 @@ func TestLayers(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestABBA(t *testing.T) {
+	xs := []string{"a", "b", "c"}
+	for r, want := range [][]string{{"a", "b", "c"}, {"c", "b", "a"}, {"a", "b", "c"}, {"c", "b", "a"}} {
+		if got := abba(r, xs); !slices.Equal(got, want) {
+			t.Errorf("round %d: %v, want %v", r, got, want)
+		}
+	}
+	if !slices.Equal(xs, []string{"a", "b", "c"}) {
+		t.Errorf("abba changed its argument: %v", xs)
+	}
 }

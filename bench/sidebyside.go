@@ -324,20 +324,13 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 	}
 
 	for pass := range o.passes {
-		idx := make([]int, len(sys))
-		for i := range idx {
-			idx[i] = i
-			if pass%2 == 1 {
-				idx[i] = len(sys) - 1 - i
-			}
-		}
+		order := abba(pass, sys)
 		logf("side by side: pass %d of %d (load %s)", pass+1, o.passes, loadAvg())
 		res.loadBetween = append(res.loadBetween, loadAvg())
 		// Each kind of run goes through every system before the next kind
 		// starts, so the systems' runs of one kind lie close together in
 		// time.
-		for _, i := range idx {
-			s := sys[i]
+		for _, s := range order {
 			r := res.systems[s.spec.name]
 			if err := ctx.Err(); err != nil {
 				return res, err
@@ -385,8 +378,7 @@ func sideBySide(ctx context.Context, specs []sysSpec, jvmPID int, o sideBySideOp
 			}
 		}
 		for _, c := range o.levels {
-			for _, i := range idx {
-				s := sys[i]
+			for _, s := range order {
 				r := res.systems[s.spec.name]
 				if err := ctx.Err(); err != nil {
 					return res, err
