@@ -114,7 +114,8 @@ func layers(ctx context.Context, tables benchTables, rounds, block int) (layerRe
 			for i := range evs {
 				evs[i] = createEvent(newKey()) // made outside the measured window
 			}
-			// As Lambda gives one: the function timeout of template.yaml.
+			// A deadline, as Lambda gives every invocation one; here one
+			// for the whole block, long enough for any of its creates.
 			rctx, cancel := context.WithTimeout(ctx, time.Minute)
 			c0, a0 := processCPU(), heapAllocs()
 			for _, ev := range evs {
