@@ -56,6 +56,13 @@ const (
 	itemOwner       = itemAttrPrefix + "owner"
 )
 
+// recordAttrs names, as a ProjectionExpression, the attributes an Item-mode
+// item's record is read from (decodeItemRecord, and whether the item is
+// record-only): a read that only judges the record fetches these, not fn's
+// attributes. DynamoDB bills a read by the whole item's size either way;
+// the projection saves decoding fn's attributes on both sides.
+const recordAttrs = itemExpiresAt + ", " + itemFingerprint + ", " + itemData + ", " + itemEncoding + ", " + AttrItemTTL
+
 // ItemTableDefinition returns t, the table of fn's items in Item mode, with
 // TTL on AttrItemTTL, so that record-only items are deleted once expired and
 // fn's items never are. It panics when t already has another TTL attribute:
@@ -215,7 +222,7 @@ func (g *Guard) itemAttempt(ctx context.Context, id string, gen int, token itemT
 // failure.
 func (g *Guard) itemRefused(ctx context.Context, id, key string, token itemToken, req Request, now time.Time, old map[string]types.AttributeValue, cause error) (Result, itemNext, error) {
 	if len(old) == 0 { // no ALL_OLD item: read it
-		item, err := g.getItem(ctx, key)
+		item, err := g.getItem(ctx, key, "")
 		if err != nil {
 			err = storeErr("read item", err)
 			g.emit(ctx, Event{Kind: StoreError, ID: id, Scope: req.Scope, Err: err})
@@ -248,13 +255,19 @@ func (g *Guard) itemRefused(ctx context.Context, id, key string, token itemToken
 	return Result{}, itemNextGeneration, nil
 }
 
-// getItem reads the item at key of the item table with a consistent read:
-// nil when there is none, the SDK's error when the read fails.
-func (g *Guard) getItem(ctx context.Context, key string) (map[string]types.AttributeValue, error) {
-	out, err := g.api.GetItem(ctx, &dynamodb.GetItemInput{
+// getItem reads the item at key of the item table with a consistent read,
+// only the attributes projection names (a ProjectionExpression; "" reads
+// all of them): nil or empty when there is none, the SDK's error when the
+// read fails.
+func (g *Guard) getItem(ctx context.Context, key, projection string) (map[string]types.AttributeValue, error) {
+	in := &dynamodb.GetItemInput{
 		TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
 		Key: map[string]types.AttributeValue{g.cfg.Item.Table.PartitionKey: sv(key)},
-	})
+	}
+	if projection != "" {
+		in.ProjectionExpression = aws.String(projection)
+	}
+	out, err := g.api.GetItem(ctx, in)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func (g *Guard) readFirstRecord(ctx context.Context, id string, now time.Time) (
 		if err != nil {
 			return nil, err
 		}
-		item, err := g.getItem(ctx, key)
+		item, err := g.getItem(ctx, key, recordAttrs)
 		if err != nil {
 			return nil, storeErr("read first", err)
 		}

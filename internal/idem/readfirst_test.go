@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/parcelhq/orderservice/internal/ddb"
 	"github.com/parcelhq/orderservice/internal/idem"
 )
 
@@ -24,6 +29,7 @@ type opCounter struct {
 	idem.API
 	mu    sync.Mutex
 	calls map[string]int
+	read  []map[string]types.AttributeValue // the items GetItem answered with
 }
 
 func countOps(api idem.API) *opCounter { return &opCounter{API: api, calls: map[string]int{}} }
@@ -45,7 +51,13 @@ func (c *opCounter) took() map[string]int {
 
 func (c *opCounter) GetItem(ctx context.Context, in *dynamodb.GetItemInput, o ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	c.count("GetItem")
-	return c.API.GetItem(ctx, in, o...)
+	out, err := c.API.GetItem(ctx, in, o...)
+	if err == nil {
+		c.mu.Lock()
+		c.read = append(c.read, out.Item)
+		c.mu.Unlock()
+	}
+	return out, err
 }
 
 func (c *opCounter) PutItem(ctx context.Context, in *dynamodb.PutItemInput, o ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
@@ -305,6 +317,44 @@ func TestRetryHintLeavesTheRestToTheProtocol(t *testing.T) {
 		}
 		if got := api.took(); !maps.Equal(got, map[string]int{"GetItem": 2}) {
 			t.Fatalf("calls %v, want a GetItem of each generation's item", got)
+		}
+	})
+
+	t.Run("in Item mode a hint reads only the record's attributes, and replays a response stored compressed", func(t *testing.T) {
+		t.Parallel()
+		e := newItemEnv(t, true)
+		api := countOps(e.client)
+		g := e.itemGuardOn(api, idem.Config{})
+		r := req(uniqueKey(t), "fp")
+		order := strings.Repeat("order line ", 200) // fn's attribute, ~2 KB
+		book := func(ctx context.Context) (idem.Outcome, error) {
+			key, err := itemKey(ddb.KeyRand(ctx))
+			if err != nil {
+				return idem.Outcome{}, err
+			}
+			err = ddb.Write(ctx, e.client, types.TransactWriteItem{Put: &types.Put{
+				TableName: aws.String(e.biz),
+				Item:      map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: key}, "order": &types.AttributeValueMemberS{Value: order}},
+			}})
+			return idem.Outcome{Response: []byte("booked " + order), Keep: true}, err
+		}
+		first := mustDo(t, g, r, book)
+		api.took()
+		again := mustDo(t, g, hinted(r), func(context.Context) (idem.Outcome, error) {
+			return idem.Outcome{}, errors.New("fn ran for a hinted retry of a stored outcome")
+		})
+		if !again.Replayed || !bytes.Equal(again.Response, first.Response) {
+			t.Fatalf("hinted retry got %.40q… (replayed %v), want the replay", again.Response, again.Replayed)
+		}
+		if got := api.took(); !maps.Equal(got, map[string]int{"GetItem": 1}) {
+			t.Fatalf("the hinted retry made %v, want one GetItem", got)
+		}
+		read := api.read[len(api.read)-1]
+		if _, ok := read["order"]; ok || read["pk"] != nil {
+			t.Errorf("the hint's read fetched fn's attributes: %v", slices.Sorted(maps.Keys(read)))
+		}
+		if enc, _ := read["idem_enc"].(*types.AttributeValueMemberS); enc == nil || enc.Value == "" {
+			t.Errorf("the response was stored uncompressed (read %v): the case does not test the encoding's attribute", slices.Sorted(maps.Keys(read)))
 		}
 	})
 
