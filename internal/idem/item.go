@@ -257,8 +257,8 @@ func (g *Guard) itemRefused(ctx context.Context, id, key string, token itemToken
 
 // getItem reads the item at key of the item table with a consistent read,
 // only the attributes projection names (a ProjectionExpression; "" reads
-// all of them): nil or empty when there is none, the SDK's error when the
-// read fails.
+// all of them): nil or empty when there is none, or when it has none of the
+// projected attributes; the SDK's error when the read fails.
 func (g *Guard) getItem(ctx context.Context, key, projection string) (map[string]types.AttributeValue, error) {
 	in := &dynamodb.GetItemInput{
 		TableName: aws.String(g.cfg.Item.Table.Name), ConsistentRead: aws.Bool(true),
@@ -369,7 +369,9 @@ func notExistsOperand(c string) (string, bool) {
 // tokens.
 const spaces = " \t\n\f\r"
 
-// decodeItemRecord reads the record an Item-mode item carries.
+// decodeItemRecord reads the record an Item-mode item carries. An attribute
+// it starts to read must be added to recordAttrs, which the retry hint's
+// read fetches.
 func decodeItemRecord(id string, item map[string]types.AttributeValue) (*record, error) {
 	rec := &record{id: id, status: statusCompleted, fingerprint: fingerprintOf(item[itemFingerprint])}
 	if s, ok := num(item[itemExpiresAt]); ok {
