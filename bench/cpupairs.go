@@ -117,15 +117,5 @@ func pairedRatio(paired map[string]*pairedRun, num, den string, jvm bool) passRa
 	if bs == 0 {
 		return passRatio{}
 	}
-	r := passRatio{mid: float64(as) / float64(bs), lo: 1e18, hi: -1, ok: true}
-	for i := range min(len(ar), len(br)) {
-		if br[i] > 0 {
-			x := float64(ar[i]) / float64(br[i])
-			r.lo, r.hi = min(r.lo, x), max(r.hi, x)
-		}
-	}
-	if r.hi < 0 {
-		r.lo, r.hi = r.mid, r.mid
-	}
-	return r
+	return bracketed(float64(as)/float64(bs), ar, br)
 }

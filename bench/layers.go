@@ -176,17 +176,7 @@ func (r layerResult) ratio(a, b string) passRatio {
 	if r.creates() == 0 || r.cpu[b] == 0 {
 		return passRatio{}
 	}
-	x := passRatio{mid: float64(r.cpu[a]) / float64(r.cpu[b]), lo: 1e18, hi: -1, ok: true}
-	for i, ga := range r.groups[a] {
-		if gb := r.groups[b][i]; gb > 0 {
-			v := float64(ga) / float64(gb)
-			x.lo, x.hi = min(x.lo, v), max(x.hi, v)
-		}
-	}
-	if x.hi < 0 {
-		x.lo, x.hi = x.mid, x.mid
-	}
-	return x
+	return bracketed(float64(r.cpu[a])/float64(r.cpu[b]), r.groups[a], r.groups[b])
 }
 
 // layersMarkdown writes the layers table, when the phase ran.

@@ -40,7 +40,13 @@ func ratios[T time.Duration | float64](num, den []T) passRatio {
 	if m == 0 || len(num) == 0 {
 		return passRatio{}
 	}
-	r := passRatio{mid: float64(median(num)) / float64(m), lo: 1e18, hi: -1, ok: true}
+	return bracketed(float64(median(num))/float64(m), num, den)
+}
+
+// bracketed returns the ratio mid with the lowest and highest of the ratios
+// num[i]/den[i] (den[i] zero skipped); both are mid when there is none.
+func bracketed[T time.Duration | float64](mid float64, num, den []T) passRatio {
+	r := passRatio{mid: mid, lo: 1e18, hi: -1, ok: true}
 	for i := range min(len(num), len(den)) {
 		if den[i] == 0 {
 			continue
