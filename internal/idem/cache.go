@@ -2,7 +2,6 @@ package idem
 
 import (
 	"bytes"
-	"container/list"
 	"sync"
 	"time"
 )
@@ -20,8 +19,16 @@ type Cache struct {
 	maxEntries int
 	maxBytes   int64
 	bytes      int64
-	ll         *list.List // front: most recently used
-	byID       map[string]*list.Element
+	// The records in order of use, a list threaded through the nodes:
+	// newest the most recently used, oldest the next to be evicted.
+	newest, oldest *cacheNode
+	byID           map[string]*cacheNode
+}
+
+// cacheNode is a record held, linked to its neighbours in the order of use.
+type cacheNode struct {
+	cacheEntry
+	newer, older *cacheNode // nil at the ends of the list
 }
 
 type cacheEntry struct {
@@ -42,14 +49,14 @@ func NewCache(maxEntries int, maxBytes int64) *Cache {
 	if maxEntries <= 0 || maxBytes <= 0 {
 		panic("idem: NewCache bounds must be positive")
 	}
-	return &Cache{maxEntries: maxEntries, maxBytes: maxBytes, ll: list.New(), byID: make(map[string]*list.Element)}
+	return &Cache{maxEntries: maxEntries, maxBytes: maxBytes, byID: make(map[string]*cacheNode)}
 }
 
 // Len returns the number of records held.
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ll.Len()
+	return len(c.byID)
 }
 
 // Bytes returns the bytes accounted to the records held.
@@ -64,19 +71,19 @@ func (c *Cache) Bytes() int64 {
 // expired record is dropped.
 func (c *Cache) get(id string, horizon time.Time) (cacheEntry, bool) {
 	c.mu.Lock()
-	el, ok := c.byID[id]
+	n, ok := c.byID[id]
 	if !ok {
 		c.mu.Unlock()
 		return cacheEntry{}, false
 	}
-	e := el.Value.(*cacheEntry)
-	if !horizon.Before(e.expiresAt) {
-		c.remove(el)
+	if !horizon.Before(n.expiresAt) {
+		c.remove(n)
 		c.mu.Unlock()
 		return cacheEntry{}, false
 	}
-	c.ll.MoveToFront(el)
-	got := *e
+	c.unlink(n)
+	c.pushNewest(n)
+	got := n.cacheEntry
 	c.mu.Unlock()
 	got.response = bytes.Clone(got.response) // outside the lock: a stored response is never changed
 	return got, true
@@ -85,25 +92,53 @@ func (c *Cache) get(id string, horizon time.Time) (cacheEntry, bool) {
 // put remembers a COMPLETED record with a copy of response, evicting the
 // least recently used ones to stay within bounds.
 func (c *Cache) put(id, fingerprint string, response []byte, expiresAt time.Time) {
-	e := &cacheEntry{id: id, fingerprint: fingerprint, response: response, expiresAt: expiresAt}
-	if e.size() > c.maxBytes {
+	n := &cacheNode{cacheEntry: cacheEntry{id: id, fingerprint: fingerprint, response: response, expiresAt: expiresAt}}
+	if n.size() > c.maxBytes {
 		return
 	}
-	e.response = bytes.Clone(response) // outside the lock
+	n.response = bytes.Clone(response) // outside the lock
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if el, ok := c.byID[id]; ok {
-		c.remove(el)
+	if old, ok := c.byID[id]; ok {
+		c.remove(old)
 	}
-	c.byID[id] = c.ll.PushFront(e)
-	c.bytes += e.size()
-	for c.ll.Len() > c.maxEntries || c.bytes > c.maxBytes {
-		c.remove(c.ll.Back())
+	c.byID[id] = n
+	c.pushNewest(n)
+	c.bytes += n.size()
+	for len(c.byID) > c.maxEntries || c.bytes > c.maxBytes {
+		c.remove(c.oldest)
 	}
 }
 
-func (c *Cache) remove(el *list.Element) {
-	e := c.ll.Remove(el).(*cacheEntry)
-	delete(c.byID, e.id)
-	c.bytes -= e.size()
+// remove drops n, which the cache holds.
+func (c *Cache) remove(n *cacheNode) {
+	c.unlink(n)
+	delete(c.byID, n.id)
+	c.bytes -= n.size()
+}
+
+// unlink takes n, which is in the list, out of it.
+func (c *Cache) unlink(n *cacheNode) {
+	if n.newer != nil {
+		n.newer.older = n.older
+	} else {
+		c.newest = n.older
+	}
+	if n.older != nil {
+		n.older.newer = n.newer
+	} else {
+		c.oldest = n.newer
+	}
+	n.newer, n.older = nil, nil
+}
+
+// pushNewest puts n, which is in no list, at the newest end.
+func (c *Cache) pushNewest(n *cacheNode) {
+	n.older = c.newest
+	if c.newest != nil {
+		c.newest.newer = n
+	} else {
+		c.oldest = n
+	}
+	c.newest = n
 }
