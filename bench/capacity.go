@@ -25,12 +25,14 @@ type itemSizes struct {
 	order, record, recordInProgress       int // ours: order item, COMPLETED record, IN_PROGRESS record
 	ptOrder, ptRecord, ptRecordInProgress int // the Powertools peer's
 	itemOrder                             int // ours in Item mode: the order item carrying its record
+	floorPut                              int // the put floor's order item carrying its record
 	ok                                    bool
 }
 
 // storedSizes reads one stored order and one COMPLETED record of ours
-// (lease mode's tables), one order of Item mode (carrying its record), and
-// one order and record of the Powertools peer, and measures them; the
+// (lease mode's tables), one order of Item mode (carrying its record), one
+// order item of the put floor, and one order and record of the Powertools
+// peer, and measures them; the
 // IN_PROGRESS sizes are the COMPLETED record without the response (and for
 // ours with its lease_until, as acquire writes it).
 func storedSizes(ctx context.Context, api *dynamodb.Client, t benchTables) (itemSizes, error) {
@@ -65,6 +67,13 @@ func storedSizes(ctx context.Context, api *dynamodb.Client, t benchTables) (item
 			return s, err
 		}
 		s.itemOrder = ddb.ItemSize(item)
+	}
+	if fl, ok := t.sbs["floor-"+floorPut]; ok {
+		item, err := one(fl.OrdersTable)
+		if err != nil {
+			return s, err
+		}
+		s.floorPut = ddb.ItemSize(item)
 	}
 	pt, ok := t.sbs["powertools"]
 	if ok {
@@ -105,6 +114,7 @@ type wcuRow struct {
 	// A hit sent with Idempotency-Retry: ?1: one consistent GetItem of the
 	// stored record, no write; hintRead 0 for a protocol without the hint.
 	hintRead int
+	noHits   bool // the system answers no retries (a floor): hit is meaningless
 }
 
 // wcuTable returns the rows for the sizes in s.
@@ -132,6 +142,10 @@ func wcuTable(s itemSizes) []wcuRow {
 			miss: it, missDetail: fmt.Sprintf("%d (%d B)", it, s.itemOrder),
 			hit: it, hitDetail: fmt.Sprintf("failed conditional PutItem, billed on the stored item: %d", it), hintRead: readUnits(s.itemOrder)})
 	}
-	rows = append(rows, wcuRow{what: sysFloorPut, calls: "PutItem (order)", miss: o, missDetail: fmt.Sprint(o), hit: o, hitDetail: "—"})
+	if s.floorPut > 0 {
+		f := units(s.floorPut)
+		rows = append(rows, wcuRow{what: sysFloorPut, calls: "PutItem (the order item carrying a record of Item mode's attributes)",
+			miss: f, missDetail: fmt.Sprintf("%d (%d B)", f, s.floorPut), noHits: true})
+	}
 	return rows
 }

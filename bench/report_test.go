@@ -74,13 +74,13 @@ func TestWCUTable(t *testing.T) {
 			t.Errorf("units(%d) = %d, want %d", c.size, got, c.want)
 		}
 	}
-	rows := wcuTable(itemSizes{order: 600, record: 1100, recordInProgress: 200, ptOrder: 500, ptRecord: 900, ptRecordInProgress: 150, itemOrder: 1030, ok: true})
+	rows := wcuTable(itemSizes{order: 600, record: 1100, recordInProgress: 200, ptOrder: 500, ptRecord: 900, ptRecordInProgress: 150, itemOrder: 1030, floorPut: 1100, ok: true})
 	want := map[string][2]int{
 		sysLease:      {1 + 2*1 + 2*2, 1}, // the update is billed at the record's larger, COMPLETED size
 		sysOptimistic: {2*1 + 2*2, 2*1 + 2*2},
 		sysPowertools: {1 + 1 + 1, 1},
 		sysItem:       {2, 2}, // one put of 1030 B, not in a transaction; a duplicate's failed put billed alike
-		sysFloorPut:   {1, 1},
+		sysFloorPut:   {2, 0}, // its own item's size (not our lease-mode order's), and no hits
 	}
 	wantRead := map[string]int{sysLease: 1, sysOptimistic: 1, sysItem: 1} // a hinted hit: one consistent read of an item under 4 KB; the others have no hint
 	seen := 0
@@ -89,6 +89,9 @@ func TestWCUTable(t *testing.T) {
 			seen++
 			if r.miss != w[0] || r.hit != w[1] {
 				t.Errorf("%s: miss %d, hit %d; want %d, %d", r.what, r.miss, r.hit, w[0], w[1])
+			}
+			if r.noHits != (r.what == sysFloorPut) {
+				t.Errorf("%s: noHits %v", r.what, r.noHits)
 			}
 			if r.hintRead != wantRead[r.what] {
 				t.Errorf("%s: %d read units for a hinted hit, want %d", r.what, r.hintRead, wantRead[r.what])
@@ -134,8 +137,8 @@ func TestMedianAndRatios(t *testing.T) {
 
 func TestWCUTableWithoutItemMode(t *testing.T) {
 	for _, r := range wcuTable(itemSizes{order: 300, record: 700, recordInProgress: 200, ok: true}) {
-		if r.what == sysItem {
-			t.Errorf("an Item-mode row %+v with no Item-mode order measured", r)
+		if r.what == sysItem || r.what == sysFloorPut {
+			t.Errorf("a row %+v whose item was not measured", r)
 		}
 	}
 }

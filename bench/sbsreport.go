@@ -225,8 +225,8 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 	p("  answers with a prepared body: no validation, no fingerprint, no log, no API Gateway emulation; and %q:\n", sysFloorPutGW)
 	p("  the put floor's call made by a bare Lambda handler (no aws-lambda-go-api-proxy, no middleware) behind\n")
 	p("  `local/apigw`, as local/serve runs ours.\n\n")
-	p("Order of work, ABBA: the systems run one after the other in a pass, forwards in odd passes and backwards in even\n")
-	p("ones (%d passes, load average at each pass's start: %s), so a drift in the machine's load falls on all alike. In\n", sb.passes, strings.Join(sb.loadBetween, "; "))
+	p("Order of work, ABBA: the systems run one after the other in a pass, forwards in the first pass and backwards in the\n")
+	p("next, alternately (%d passes, load average at each pass's start: %s), so a drift in the machine's load falls on all alike. In\n", sb.passes, strings.Join(sb.loadBetween, "; "))
 	p("each pass every system gets, one system after the other: misses at c=1 (fresh keys), then the same requests again,\n")
 	p("one by one, to a SECOND process of the same system (another execution environment: our in-process cache cannot\n")
 	p("answer, so these are uncached hits; each answer is checked to be the first request's order; ours reads the\n")
@@ -244,7 +244,8 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 
 	// Goals.
 	p("### Goals (issue 11), this run, for each mode\n\n")
-	p("Each cell: the ratio (median of passes; lowest–highest within one pass), then whether it meets the target. The\n")
+	p("Each cell: the ratio (median of passes; lowest–highest within one pass; the CPU rows are taken otherwise, see below;\n")
+	p("the calls row is a count), then whether it meets the target. The\n")
 	p("default mode (`app.DefaultMode`, template.yaml's IdempotencyMode) is **%s**; issue 11's goals are for the\n", app.DefaultMode)
 	p("default. The floors of the CPU rows are the floor servers making the same DynamoDB calls: lease — %q,\n", sysFloorLease)
 	p("optimistic — %q, item — %q (the order item with record\n", sysFloorOpt, sysFloorPut)
@@ -383,6 +384,9 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 		if z.ptOrder > 0 {
 			p("; the Powertools peer's order %d B, COMPLETED record %d B, INPROGRESS record %d B", z.ptOrder, z.ptRecord, z.ptRecordInProgress)
 		}
+		if z.floorPut > 0 {
+			p("; the put floor's order item with its record %d B", z.floorPut)
+		}
 		p(".\nA failed conditional write is billed like a successful one; a cancelled transaction is counted here as billed\n")
 		p("for what it would have written (an upper bound: AWS does not publish the charge of a cancelled transaction).\n\n")
 		p("A hit sent with `Idempotency-Retry: ?1` (ours) writes nothing: one strongly consistent GetItem of the stored\n")
@@ -393,7 +397,11 @@ func (r report) sideBySideMarkdown(p func(string, ...any)) {
 			if w.hintRead > 0 {
 				hint = fmt.Sprintf("0 write units, %d read unit(s)", w.hintRead)
 			}
-			p("| %s | %s | **%d** = %s | %d (%s) | %s |\n", w.what, w.calls, w.miss, w.missDetail, w.hit, w.hitDetail, hint)
+			hit := fmt.Sprintf("%d (%s)", w.hit, w.hitDetail)
+			if w.noHits {
+				hit = "— (answers no retries)"
+			}
+			p("| %s | %s | **%d** = %s | %s | %s |\n", w.what, w.calls, w.miss, w.missDetail, hit, hint)
 		}
 		p("\n")
 	}
@@ -415,7 +423,7 @@ func (r report) pairedMarkdown(p func(string, ...any)) {
 	}
 	p("### CPU per create at c=1, paired\n\n")
 	p("Each system of ours and the floors its CPU goal rows divide by take turns on their running processes, in rounds:\n")
-	p("one block of %d sequential misses (fresh keys) per system, in order in even rounds and reversed in odd ones (ABBA),\n", sb.cpuBlock)
+	p("one block of %d sequential misses (fresh keys) per system, in order in the first round and reversed in the next, alternately (ABBA),\n", sb.cpuBlock)
 	p("%d rounds (load average at the start: %s). CPU is read from /proc/PID/stat around each block, so the blocks of\n", sb.cpuRounds, sb.pairedLoad)
 	p("a ratio's two sides lie a fraction of a second apart and a drift in the machine's load falls on both; a figure is\n")
 	p("the CPU of all of a system's blocks divided by their 201 answers. The passes' c=1 windows (about a second per system\n")
