@@ -2,6 +2,7 @@ package idem
 
 import (
 	"bytes"
+	"container/list"
 	"sync"
 	"time"
 )
@@ -19,16 +20,8 @@ type Cache struct {
 	maxEntries int
 	maxBytes   int64
 	bytes      int64
-	// The records in order of use, a list threaded through the nodes:
-	// newest the most recently used, oldest the next to be evicted.
-	newest, oldest *cacheNode
-	byID           map[string]*cacheNode
-}
-
-// cacheNode is a record held, linked to its neighbours in the order of use.
-type cacheNode struct {
-	cacheEntry
-	newer, older *cacheNode // nil at the ends of the list
+	ll         *list.List // front: most recently used
+	byID       map[string]*list.Element
 }
 
 type cacheEntry struct {
@@ -49,14 +42,14 @@ func NewCache(maxEntries int, maxBytes int64) *Cache {
 	if maxEntries <= 0 || maxBytes <= 0 {
 		panic("idem: NewCache bounds must be positive")
 	}
-	return &Cache{maxEntries: maxEntries, maxBytes: maxBytes, byID: make(map[string]*cacheNode)}
+	return &Cache{maxEntries: maxEntries, maxBytes: maxBytes, ll: list.New(), byID: make(map[string]*list.Element)}
 }
 
 // Len returns the number of records held.
 func (c *Cache) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return len(c.byID)
+	return c.ll.Len()
 }
 
 // Bytes returns the bytes accounted to the records held.
@@ -71,19 +64,19 @@ func (c *Cache) Bytes() int64 {
 // expired record is dropped.
 func (c *Cache) get(id string, horizon time.Time) (cacheEntry, bool) {
 	c.mu.Lock()
-	n, ok := c.byID[id]
+	el, ok := c.byID[id]
 	if !ok {
 		c.mu.Unlock()
 		return cacheEntry{}, false
 	}
-	if !horizon.Before(n.expiresAt) {
-		c.remove(n)
+	e := el.Value.(*cacheEntry)
+	if !horizon.Before(e.expiresAt) {
+		c.remove(el)
 		c.mu.Unlock()
 		return cacheEntry{}, false
 	}
-	c.unlink(n)
-	c.pushNewest(n)
-	got := n.cacheEntry
+	c.ll.MoveToFront(el)
+	got := *e
 	c.mu.Unlock()
 	got.response = bytes.Clone(got.response) // outside the lock: a stored response is never changed
 	return got, true
@@ -92,53 +85,25 @@ func (c *Cache) get(id string, horizon time.Time) (cacheEntry, bool) {
 // put remembers a COMPLETED record with a copy of response, evicting the
 // least recently used ones to stay within bounds.
 func (c *Cache) put(id, fingerprint string, response []byte, expiresAt time.Time) {
-	n := &cacheNode{cacheEntry: cacheEntry{id: id, fingerprint: fingerprint, response: response, expiresAt: expiresAt}}
-	if n.size() > c.maxBytes {
+	e := &cacheEntry{id: id, fingerprint: fingerprint, response: response, expiresAt: expiresAt}
+	if e.size() > c.maxBytes {
 		return
 	}
-	n.response = bytes.Clone(response) // outside the lock
+	e.response = bytes.Clone(response) // outside the lock
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old, ok := c.byID[id]; ok {
-		c.remove(old)
+	if el, ok := c.byID[id]; ok {
+		c.remove(el)
 	}
-	c.byID[id] = n
-	c.pushNewest(n)
-	c.bytes += n.size()
-	for len(c.byID) > c.maxEntries || c.bytes > c.maxBytes {
-		c.remove(c.oldest)
+	c.byID[id] = c.ll.PushFront(e)
+	c.bytes += e.size()
+	for c.ll.Len() > c.maxEntries || c.bytes > c.maxBytes {
+		c.remove(c.ll.Back())
 	}
 }
 
-// remove drops n, which the cache holds.
-func (c *Cache) remove(n *cacheNode) {
-	c.unlink(n)
-	delete(c.byID, n.id)
-	c.bytes -= n.size()
-}
-
-// unlink takes n, which is in the list, out of it.
-func (c *Cache) unlink(n *cacheNode) {
-	if n.newer != nil {
-		n.newer.older = n.older
-	} else {
-		c.newest = n.older
-	}
-	if n.older != nil {
-		n.older.newer = n.newer
-	} else {
-		c.oldest = n.newer
-	}
-	n.newer, n.older = nil, nil
-}
-
-// pushNewest puts n, which is in no list, at the newest end.
-func (c *Cache) pushNewest(n *cacheNode) {
-	n.older = c.newest
-	if c.newest != nil {
-		c.newest.newer = n
-	} else {
-		c.oldest = n
-	}
-	c.newest = n
+func (c *Cache) remove(el *list.Element) {
+	e := c.ll.Remove(el).(*cacheEntry)
+	delete(c.byID, e.id)
+	c.bytes -= e.size()
 }

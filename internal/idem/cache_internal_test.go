@@ -62,15 +62,12 @@ func TestCacheOrder(t *testing.T) {
 					}
 				}
 				var held []string
-				var prev *cacheNode
-				for n := c.newest; n != nil; n = n.older {
-					if n.newer != prev {
-						t.Fatalf("op %d: %s's newer link is broken", op, n.id)
+				for el := c.ll.Front(); el != nil; el = el.Next() {
+					e := el.Value.(*cacheEntry)
+					if c.byID[e.id] != el {
+						t.Fatalf("op %d: %s's index entry is not its list element", op, e.id)
 					}
-					held, prev = append(held, n.id), n
-				}
-				if c.oldest != prev {
-					t.Fatalf("op %d: the oldest end is not the list's last node", op)
+					held = append(held, e.id)
 				}
 				if !slices.Equal(held, model) || c.Len() != len(model) || c.Bytes() != size(model) {
 					t.Fatalf("op %d: cache holds %v (%d, %d bytes), want %v (%d bytes)", op, held, c.Len(), c.Bytes(), model, size(model))
