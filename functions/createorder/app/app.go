@@ -33,9 +33,9 @@ const (
 // GET /orders/{order_id} unguarded, anything else a problem+json 404/405,
 // every request logged as one JSON line that also carries its CloudWatch
 // Embedded Metric Format metrics (through logger's handler, with no caller
-// PC: a handler with AddSource logs an empty source for it). It makes nothing per request and never
-// calls DynamoDB itself; ctx is unused today and kept for future
-// initialisation that needs it.
+// PC: a handler with AddSource logs an empty source for it). It makes
+// nothing per request and never calls DynamoDB itself; ctx is unused today
+// and kept for future initialisation that needs it.
 func New(_ context.Context, cfg Config, client *dynamodb.Client, logger *slog.Logger, opts ...Option) (http.Handler, error) {
 	var o options
 	for _, opt := range opts {
